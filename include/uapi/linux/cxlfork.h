@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * cxlfork: remote fork over a shared CXL memory pool.
+ *
+ * User-space ABI of /dev/cxlfork. Every argument struct starts with a __u32
+ * `size` field that the caller sets to sizeof(struct) as it knows it. The
+ * kernel accepts any size >= the first published version of the struct:
+ *   - input: bytes past what the kernel knows must be zero (else E2BIG);
+ *     fields the caller does not know are taken as zero;
+ *   - output: the kernel writes min(size, its own sizeof) bytes.
+ * Commands are dispatched on type and number only (not on the size bits of
+ * the ioctl number), so a struct can grow without a new command.
+ *
+ * The Rust mirror of this file is rust/cxlfork-abi/src/uapi.rs; a host test
+ * checks that both agree on every size and offset.
+ */
+#ifndef _UAPI_LINUX_CXLFORK_H
+#define _UAPI_LINUX_CXLFORK_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define CXLFORK_ABI_VERSION	1
+#define CXLFORK_IOC_MAGIC	0xC7
+
+/* Upper bound on the host slots a pool can be formatted with. */
+#define CXLFORK_MAX_HOSTS	16
+/* Host slots a pool gets when formatted with max_hosts = 0. */
+#define CXLFORK_DEFAULT_HOSTS	8
+#define CXLFORK_NODENAME_LEN	64
+
+/* struct cxlfork_pool_attach.flags */
+/* Write a new superblock (destroys every image in the pool). */
+#define CXLFORK_ATTACH_FORMAT	(1U << 0)
+/* Claim the host slot even if it is marked attached (after a crash). */
+#define CXLFORK_ATTACH_TAKEOVER	(1U << 1)
+#define CXLFORK_ATTACH_FLAGS	(CXLFORK_ATTACH_FORMAT | CXLFORK_ATTACH_TAKEOVER)
+
+/*
+ * CXLFORK_IOC_POOL_ATTACH (CAP_SYS_ADMIN): attach this host to the pool at
+ * [phys_base, phys_base + phys_size), a device-dax range of a CXL region.
+ * Both must be 2 MiB aligned. Errors: EPERM, EINVAL (range, flags, host_id),
+ * EBUSY (already attached, or slot held by another live attach), EBADMSG
+ * (no valid superblock and no FORMAT flag, or it describes another size),
+ * ENOMEM, EFAULT, E2BIG.
+ */
+struct cxlfork_pool_attach {
+	__u32 size;		/* in: sizeof(struct cxlfork_pool_attach) */
+	__u32 flags;		/* in: CXLFORK_ATTACH_* */
+	__u64 phys_base;	/* in: physical address of the pool */
+	__u64 phys_size;	/* in: its length in bytes */
+	__u32 host_id;		/* in: this host's slot, < max_hosts */
+	__u32 max_hosts;	/* in, FORMAT only: slots (0: default) */
+};
+
+/* struct cxlfork_host_info.state */
+#define CXLFORK_SLOT_FREE	0	/* never claimed since format */
+#define CXLFORK_SLOT_ATTACHED	1
+#define CXLFORK_SLOT_DETACHED	2
+#define CXLFORK_SLOT_INVALID	3	/* reported only: slot fails validation */
+
+/* One host slot as published by its owner in the pool. */
+struct cxlfork_host_info {
+	__u32 state;		/* CXLFORK_SLOT_* */
+	__u32 host_id;
+	__u64 generation;	/* attaches of this slot since format */
+	__u64 attach_time_ns;	/* CLOCK_REALTIME of the last attach */
+	__u64 part_used;	/* bytes allocated in its partition */
+	char nodename[CXLFORK_NODENAME_LEN];	/* NUL-terminated */
+};
+
+/*
+ * CXLFORK_IOC_POOL_INFO: the attached pool. Errors: ENODEV (no pool),
+ * EFAULT, EINVAL (size).
+ */
+struct cxlfork_pool_info {
+	__u32 size;		/* in: sizeof(struct cxlfork_pool_info) */
+	__u32 abi_version;	/* out: CXLFORK_ABI_VERSION */
+	__u8  uuid[16];		/* out: the pool's uuid, set at format */
+	__u64 phys_base;	/* out */
+	__u64 pool_size;	/* out: bytes */
+	__u64 free_bytes;	/* out: unallocated bytes, all partitions */
+	__u64 part_size;	/* out: bytes of each host's partition */
+	__u64 part_free;	/* out: unallocated bytes in this host's */
+	__u32 host_id;		/* out: this host's slot */
+	__u32 max_hosts;	/* out: slots in this pool */
+	__u32 format_version;	/* out: on-pool format version */
+	__u32 hosts_in_use;	/* out: slots currently attached */
+	struct cxlfork_host_info hosts[CXLFORK_MAX_HOSTS]; /* out: [0, max_hosts) */
+};
+
+#define CXLFORK_IOC_POOL_ATTACH	_IOW(CXLFORK_IOC_MAGIC, 0x01, struct cxlfork_pool_attach)
+#define CXLFORK_IOC_POOL_INFO	_IOWR(CXLFORK_IOC_MAGIC, 0x02, struct cxlfork_pool_info)
+/* CAP_SYS_ADMIN. Errors: EPERM, ENODEV (no pool). */
+#define CXLFORK_IOC_POOL_DETACH	_IO(CXLFORK_IOC_MAGIC, 0x03)
+
+#endif /* _UAPI_LINUX_CXLFORK_H */

@@ -1,0 +1,142 @@
+//! Rust mirror of `include/uapi/linux/cxlfork.h`.
+//!
+//! Keep both in step: `tests/c_header.rs` compiles the header with `cc` and
+//! checks every size and offset below against it.
+
+use super::pod::pod_struct;
+
+/// Version of the ioctl ABI.
+pub const ABI_VERSION: u32 = 1;
+/// The ioctl type byte of every cxlfork command.
+pub const IOC_MAGIC: u32 = 0xC7;
+/// Upper bound on the host slots of a pool.
+pub const MAX_HOSTS: usize = 16;
+/// Host slots of a pool formatted with `max_hosts == 0`.
+pub const DEFAULT_HOSTS: u32 = 8;
+/// Bytes of `HostInfo::nodename`, NUL included.
+pub const NODENAME_LEN: usize = 64;
+
+/// Attach flag: write a new superblock (destroys every image in the pool).
+pub const ATTACH_FORMAT: u32 = 1 << 0;
+/// Attach flag: claim the host slot even if it is marked attached.
+pub const ATTACH_TAKEOVER: u32 = 1 << 1;
+/// Every attach flag this ABI knows.
+pub const ATTACH_FLAGS: u32 = ATTACH_FORMAT | ATTACH_TAKEOVER;
+
+/// Host slot state: never claimed since format.
+pub const SLOT_FREE: u32 = 0;
+/// Host slot state: a host is attached through it.
+pub const SLOT_ATTACHED: u32 = 1;
+/// Host slot state: claimed before, detached cleanly since.
+pub const SLOT_DETACHED: u32 = 2;
+/// Host slot state (reported, never stored): the slot fails validation.
+pub const SLOT_INVALID: u32 = 3;
+
+pod_struct! {
+    /// `struct cxlfork_pool_attach`.
+    pub struct PoolAttach {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// `ATTACH_*` flags.
+        pub flags: u32,
+        /// Physical address of the pool.
+        pub phys_base: u64,
+        /// Length of the pool in bytes.
+        pub phys_size: u64,
+        /// This host's slot.
+        pub host_id: u32,
+        /// With `ATTACH_FORMAT`: slots to format (0: `DEFAULT_HOSTS`).
+        pub max_hosts: u32,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_host_info`: one host slot as its owner published it.
+    pub struct HostInfo {
+        /// `SLOT_*`.
+        pub state: u32,
+        /// The slot's number.
+        pub host_id: u32,
+        /// Attaches of this slot since format.
+        pub generation: u64,
+        /// `CLOCK_REALTIME` of the last attach, in ns.
+        pub attach_time_ns: u64,
+        /// Bytes allocated in the slot's partition.
+        pub part_used: u64,
+        /// The owner's node name, NUL-terminated.
+        pub nodename: [u8; NODENAME_LEN],
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_pool_info`.
+    pub struct PoolInfo {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// `ABI_VERSION`.
+        pub abi_version: u32,
+        /// The pool's uuid.
+        pub uuid: [u8; 16],
+        /// Physical address of the pool.
+        pub phys_base: u64,
+        /// Pool size in bytes.
+        pub pool_size: u64,
+        /// Unallocated bytes in all partitions.
+        pub free_bytes: u64,
+        /// Bytes of each host's partition.
+        pub part_size: u64,
+        /// Unallocated bytes in this host's partition.
+        pub part_free: u64,
+        /// This host's slot.
+        pub host_id: u32,
+        /// Slots in this pool.
+        pub max_hosts: u32,
+        /// On-pool format version.
+        pub format_version: u32,
+        /// Slots currently attached.
+        pub hosts_in_use: u32,
+        /// Slots `[0, max_hosts)`.
+        pub hosts: [HostInfo; MAX_HOSTS],
+    }
+}
+
+const IOC_NONE: u32 = 0;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (IOC_MAGIC << 8) | nr
+}
+
+/// Command number (the `_IOC_NR` byte) of `CXLFORK_IOC_POOL_ATTACH`.
+pub const NR_POOL_ATTACH: u32 = 0x01;
+/// Command number of `CXLFORK_IOC_POOL_INFO`.
+pub const NR_POOL_INFO: u32 = 0x02;
+/// Command number of `CXLFORK_IOC_POOL_DETACH`.
+pub const NR_POOL_DETACH: u32 = 0x03;
+
+/// `CXLFORK_IOC_POOL_ATTACH`.
+pub const IOC_POOL_ATTACH: u32 = ioc(IOC_WRITE, NR_POOL_ATTACH, PoolAttach::SIZE);
+/// `CXLFORK_IOC_POOL_INFO`.
+pub const IOC_POOL_INFO: u32 = ioc(IOC_READ | IOC_WRITE, NR_POOL_INFO, PoolInfo::SIZE);
+/// `CXLFORK_IOC_POOL_DETACH`.
+pub const IOC_POOL_DETACH: u32 = ioc(IOC_NONE, NR_POOL_DETACH, 0);
+
+/// Splits an ioctl command into (type, number).
+pub const fn ioc_type_nr(cmd: u32) -> (u32, u32) {
+    ((cmd >> 8) & 0xff, cmd & 0xff)
+}
+
+/// The first published size of each versioned struct: smaller is refused.
+pub mod min_size {
+    /// `struct cxlfork_pool_attach` v1.
+    pub const POOL_ATTACH: usize = 32;
+    /// `struct cxlfork_pool_info` v1.
+    pub const POOL_INFO: usize = 80 + 16 * 96;
+}
+
+/// The NUL-terminated prefix of a fixed-size name field.
+pub fn cstr_field(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}

@@ -1,0 +1,164 @@
+//! `cxlfork-ctl`: command-line control of cxlfork.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cxlfork::{dax, uapi, AttachOptions, Device};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cxlfork-ctl", version, about = "Remote fork over a shared CXL memory pool")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Attach, inspect and detach this host's CXL pool.
+    #[command(subcommand)]
+    Pool(PoolCmd),
+}
+
+#[derive(Subcommand)]
+enum PoolCmd {
+    /// Attach this host to the pool on a device-dax node (needs CAP_SYS_ADMIN).
+    Attach {
+        /// The CXL region's device-dax node, e.g. /dev/dax0.0.
+        #[arg(long)]
+        dax: PathBuf,
+        /// This host's slot in the pool (0..max hosts).
+        #[arg(long)]
+        host_id: u32,
+        /// Write a new superblock: DESTROYS every image in the pool.
+        #[arg(long)]
+        format: bool,
+        /// With --format: number of host slots (default 8, at most 16).
+        #[arg(long, requires = "format")]
+        max_hosts: Option<u32>,
+        /// Claim the slot even if it is marked attached (only if its host is gone).
+        #[arg(long)]
+        takeover: bool,
+    },
+    /// Show the attached pool.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detach this host from the pool (needs CAP_SYS_ADMIN).
+    Detach,
+}
+
+fn state_name(s: u32) -> &'static str {
+    match s {
+        uapi::SLOT_FREE => "free",
+        uapi::SLOT_ATTACHED => "attached",
+        uapi::SLOT_DETACHED => "detached",
+        uapi::SLOT_INVALID => "INVALID",
+        _ => "unknown",
+    }
+}
+
+fn uuid_string(u: &[u8; 16]) -> String {
+    let h: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", h[..4].concat(), h[4..6].concat(), h[6..8].concat(), h[8..10].concat(), h[10..].concat())
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20))
+}
+
+fn pool(cmd: PoolCmd) -> Result<()> {
+    let dev = Device::open()?;
+    match cmd {
+        PoolCmd::Attach { dax: path, host_id, format, max_hosts, takeover } => {
+            let r = dax::dax_range(&path)?;
+            let opts = AttachOptions {
+                phys_base: r.base,
+                phys_size: r.size,
+                host_id,
+                format,
+                max_hosts: max_hosts.unwrap_or(0),
+                takeover,
+            };
+            dev.attach(&opts)
+                .with_context(|| format!("{} [{:#x}, +{:#x}) as host {host_id}", path.display(), r.base, r.size))?;
+            let info = dev.pool_info()?;
+            println!(
+                "attached {} as host {}: pool {} ({}), {}",
+                path.display(),
+                info.host_id,
+                uuid_string(&info.uuid),
+                mib(info.pool_size),
+                if format { "formatted" } else { "existing superblock" }
+            );
+        }
+        PoolCmd::Status { json } => {
+            let i = dev.pool_info()?;
+            let hosts: Vec<_> = i.hosts[..i.max_hosts as usize].iter().filter(|h| h.state != uapi::SLOT_FREE).collect();
+            if json {
+                let hosts: Vec<_> = hosts
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "host_id": h.host_id,
+                            "state": state_name(h.state),
+                            "generation": h.generation,
+                            "attach_time_ns": h.attach_time_ns,
+                            "part_used": h.part_used,
+                            "nodename": String::from_utf8_lossy(uapi::cstr_field(&h.nodename)),
+                        })
+                    })
+                    .collect();
+                let v = json!({
+                    "uuid": uuid_string(&i.uuid),
+                    "phys_base": i.phys_base,
+                    "pool_size": i.pool_size,
+                    "free_bytes": i.free_bytes,
+                    "part_size": i.part_size,
+                    "part_free": i.part_free,
+                    "host_id": i.host_id,
+                    "max_hosts": i.max_hosts,
+                    "hosts_in_use": i.hosts_in_use,
+                    "format_version": i.format_version,
+                    "abi_version": i.abi_version,
+                    "hosts": hosts,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("pool       {}", uuid_string(&i.uuid));
+                println!("range      {:#x} + {:#x} ({})", i.phys_base, i.pool_size, mib(i.pool_size));
+                println!("free       {} of {}", mib(i.free_bytes), mib(i.pool_size));
+                println!("this host  {} (partition {}, {} free)", i.host_id, mib(i.part_size), mib(i.part_free));
+                println!("hosts      {} attached of {} slots (format v{})", i.hosts_in_use, i.max_hosts, i.format_version);
+                for h in hosts {
+                    println!(
+                        "  slot {:2}  {:9} gen {:<3} used {:>10}  {}",
+                        h.host_id,
+                        state_name(h.state),
+                        h.generation,
+                        mib(h.part_used),
+                        String::from_utf8_lossy(uapi::cstr_field(&h.nodename))
+                    );
+                }
+            }
+        }
+        PoolCmd::Detach => {
+            dev.detach()?;
+            println!("detached");
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Pool(c) => pool(c),
+    };
+    if let Err(e) = r {
+        eprintln!("cxlfork-ctl: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,35 @@
+# Common settings for cxlfork's scripts: sourced, not run.
+#
+# Every cached artefact (downloads, the kernel build, tools) lives under
+# $CXLFORK_CACHE (default: .cache/ in the checkout, git-ignored).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CXLFORK_CACHE:-$ROOT/.cache}
+mkdir -p "$CACHE"
+
+# The Debian mirror the system already uses (platform.md: reuse it).
+MIRROR=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/\?$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+
+LLVM_DIR=/usr/lib/llvm-19
+export LIBCLANG_PATH=$LLVM_DIR/lib
+export PATH=$CACHE/tools/bin:$HOME/.cargo/bin:$PATH
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+info() { printf '    %s\n' "$*" >&2; }
+die()  { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# Run "$@" as a named step; on failure say which step failed.
+run_step() {
+	local name=$1; shift
+	step "$name"
+	"$@" || die "step '$name' failed (exit $?)"
+}
+
+# The kernel source tree (extracted) and the kernel build directory.
+# Their locations are written by bootstrap.sh / build-kernel.sh.
+kernel_src()   { cat "$CACHE/kernel-src.path" 2>/dev/null || die "kernel source not prepared: run scripts/bootstrap.sh"; }
+kernel_build() { cat "$CACHE/kernel-build.path" 2>/dev/null || die "kernel not built: run scripts/build-kernel.sh"; }
+rust_lib_src() { cat "$CACHE/rust-src.path" 2>/dev/null || die "rust-src not prepared: run scripts/bootstrap.sh"; }
