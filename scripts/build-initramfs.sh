@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the guest's base initramfs: busybox, the module, cxlfork-ctl, the
+# kselftests and the guest init. qemu/run appends a per-run overlay to it.
+source "$(dirname "$0")/lib.sh"
+OUT=$ROOT/build
+STAGE=$OUT/initramfs
+[ -f "$ROOT/cxlfork.ko" ] || die "cxlfork.ko not built (make module)"
+[ -x "$OUT/bin/cxlfork-ctl" ] || die "cxlfork-ctl not built (make tools)"
+
+build() {
+	rm -rf "$STAGE"
+	mkdir -p "$STAGE"/{bin,sbin,dev,proc,sys,tmp,run,etc,root,cxlfork/bin,cxlfork/tests}
+	install -m 0755 /bin/busybox "$STAGE/bin/busybox"
+	ln -s busybox "$STAGE/bin/sh"
+	install -m 0755 "$ROOT/qemu/guest-init" "$STAGE/init"
+	install -m 0755 "$ROOT/qemu/cxl-region.sh" "$STAGE/cxlfork/cxl-region.sh"
+	install -m 0644 "$ROOT/cxlfork.ko" "$STAGE/cxlfork/cxlfork.ko"
+	install -m 0755 "$OUT/bin/cxlfork-ctl" "$STAGE/cxlfork/bin/"
+	if compgen -G "$OUT/tests/*_test" >/dev/null; then
+		install -m 0755 "$OUT"/tests/*_test "$STAGE/cxlfork/tests/"
+	fi
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$STAGE/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' > "$STAGE/etc/group"
+	(cd "$STAGE" && find . | cpio -o -H newc --quiet -R 0:0 | gzip -1) > "$OUT/initramfs.cpio.gz.tmp"
+	mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
+	info "$(du -h "$OUT/initramfs.cpio.gz" | cut -f1) $OUT/initramfs.cpio.gz"
+}
+run_step "initramfs" build

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build the user-space tools (static, for the busybox guest) and the kselftests.
+source "$(dirname "$0")/lib.sh"
+OUT=$ROOT/build
+mkdir -p "$OUT/bin" "$OUT/tests"
+
+tools() {
+	# Static (crt-static) so they run in the busybox initramfs; the target is
+	# given explicitly so proc-macros still build for the host.
+	RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
+		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl
+	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/cxlfork-ctl" "$OUT/bin/"
+}
+
+kselftests() {
+	make -s -C "$ROOT/tests" KSRC="$(kernel_src)" OUTPUT="$OUT/tests" ROOT="$ROOT" all
+}
+
+run_step "tools: cxlfork-ctl (static)" tools
+run_step "kselftests (against $(basename "$(kernel_src)"))" kselftests

@@ -1,0 +1,65 @@
+//! cxlfork: remote fork over a shared CXL memory pool.
+//!
+//! A process is checkpointed into a CXL memory pool shared by several hosts;
+//! any host attached to the pool restores it by mapping those pages.
+//! User space reaches the module through ioctls on `/dev/cxlfork`
+//! (`include/uapi/linux/cxlfork.h`).
+//!
+//! Files: `device` (misc device, ioctl dispatch), `uaccess` (versioned struct
+//! copies), `pool` (attach, superblock, host slots), `pool_map` (the pool's
+//! kernel mapping), `abi` (the shared ABI and on-pool format), `kernel_util`
+//! and `ffi` (thin wrappers over the C shim `shim.c`).
+//!
+//! Locks: `POOL` is the only lock so far.
+
+use kernel::miscdevice::{MiscDeviceOptions, MiscDeviceRegistration};
+use kernel::prelude::*;
+
+mod abi;
+mod device;
+mod ffi;
+mod kernel_util;
+mod pool;
+mod pool_map;
+mod uaccess;
+
+module! {
+    type: CxlforkModule,
+    name: "cxlfork",
+    authors: ["cxlfork developers"],
+    description: "Remote fork over a shared CXL memory pool",
+    license: "GPL",
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised in `CxlforkModule::init` before the device exists,
+    // hence before any use.
+    unsafe(uninit) static POOL: Mutex<Option<pool::Pool>> = None;
+}
+
+#[pin_data(PinnedDrop)]
+struct CxlforkModule {
+    #[pin]
+    _miscdev: MiscDeviceRegistration<device::CxlforkDevice>,
+}
+
+impl kernel::InPlaceModule for CxlforkModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: called exactly once, before the device (the only user) is registered.
+        unsafe { POOL.init() };
+        try_pin_init!(Self {
+            _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cxlfork" }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for CxlforkModule {
+    fn drop(self: Pin<&mut Self>) {
+        // No file of the device is open (each holds a module reference), so no
+        // ioctl can run: detach cleanly so the slot reads "detached" to other hosts.
+        if let Some(pool) = POOL.lock().take() {
+            pool.detach();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Safe wrappers over small kernel facilities reached through the shim.
+
+use crate::ffi;
+use kernel::prelude::*;
+
+/// Whether the caller has `CAP_SYS_ADMIN` (audited, like `capable()`).
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: `capable()` only inspects the current task's credentials.
+    unsafe { ffi::cxlfork_capable_sys_admin() }
+}
+
+/// `CLOCK_REALTIME` in ns.
+pub(crate) fn realtime_ns() -> u64 {
+    // SAFETY: reads the clock, no preconditions.
+    unsafe { ffi::cxlfork_realtime_ns() }
+}
+
+/// A random u64.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::cxlfork_random_u64() }
+}
+
+/// A random (version 4) uuid.
+pub(crate) fn random_uuid() -> [u8; 16] {
+    let mut u = [0u8; 16];
+    // SAFETY: `u` is 16 writable bytes, what `generate_random_uuid` fills.
+    unsafe { ffi::cxlfork_random_uuid(u.as_mut_ptr()) };
+    u
+}
+
+/// This host's node name (uts namespace of the caller), NUL-padded.
+pub(crate) fn nodename() -> [u8; 64] {
+    let mut n = [0u8; 64];
+    // SAFETY: `n` is `n.len()` writable bytes; `strscpy` NUL-terminates within them.
+    unsafe { ffi::cxlfork_nodename(n.as_mut_ptr(), n.len()) };
+    n
+}
+
+/// Classification of a physical range by the iomem resource tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RangeKind {
+    /// Inside a CXL window.
+    Cxl,
+    /// Inside other device memory (not RAM, not CXL).
+    Device,
+}
+
+/// Checks `[phys, phys + size)` is not System RAM and is either a claimed
+/// range (a bound region) inside a CXL window or inside other device memory.
+pub(crate) fn classify_range(phys: u64, size: u64) -> Result<RangeKind> {
+    // SAFETY: `region_intersects` only reads the resource tree under its lock.
+    match unsafe { ffi::cxlfork_check_range(phys, size) } {
+        1 => Ok(RangeKind::Cxl),
+        0 => Ok(RangeKind::Device),
+        _ => Err(EINVAL),
+    }
+}

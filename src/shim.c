@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlfork C shim: the few static inlines and headers-only facilities the Rust
+ * bindings lack, each behind a plain function. Declared for Rust in ffi.rs.
+ */
+#include <linux/capability.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/mm.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/utsname.h>
+#include <linux/uuid.h>
+#include <linux/random.h>
+#include <asm/cacheflush.h>
+
+#include "shim.h"
+
+struct range_cover {
+	u64 start, end;
+	bool covered;
+};
+
+static int cover_cb(struct resource *res, void *arg)
+{
+	struct range_cover *c = arg;
+
+	/* The walk hands out copies clipped to [start, end]. */
+	if (res->start == c->start && res->end == c->end) {
+		c->covered = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Classify [phys, phys + size):
+ *  -EINVAL if it touches System RAM, or lies in a CXL window without being
+ *          wholly inside one claimed (busy) resource there, i.e. a committed
+ *          region bound to a driver such as device-dax, or is outside any
+ *          iomem resource;
+ *  1 if it is such a claimed range inside a CXL window;
+ *  0 if it lies wholly inside other (non-RAM) device memory, e.g. a PCI BAR
+ *    used as a RAM-speed stand-in for benchmarks.
+ */
+int cxlfork_check_range(u64 phys, u64 size)
+{
+	struct range_cover c = { .start = phys, .end = phys + size - 1 };
+
+	if (region_intersects(phys, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT)
+		return -EINVAL;
+	if (region_intersects(phys, size, IORESOURCE_MEM, IORES_DESC_CXL) != REGION_DISJOINT) {
+		if (region_intersects(phys, size, IORESOURCE_MEM, IORES_DESC_CXL) != REGION_INTERSECTS)
+			return -EINVAL;
+		walk_iomem_res_desc(IORES_DESC_NONE, IORESOURCE_MEM | IORESOURCE_BUSY,
+				    c.start, c.end, &c, cover_cb);
+		return c.covered ? 1 : -EINVAL;
+	}
+	if (region_intersects(phys, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS)
+		return 0;
+	return -EINVAL;
+}
+
+void *cxlfork_memremap_wb(u64 phys, u64 size)
+{
+	return memremap(phys, size, MEMREMAP_WB);
+}
+
+void cxlfork_memunmap(void *addr)
+{
+	memunmap(addr);
+}
+
+/* Read pool memory another host may have written: drop stale lines first. */
+void cxlfork_pool_read(void *dst, const void *src, size_t len)
+{
+	clflush_cache_range((void *)src, len);
+	memcpy(dst, src, len);
+}
+
+/* Write pool memory so that it reaches the device, then order it. */
+void cxlfork_pool_write(void *dst, const void *src, size_t len)
+{
+	memcpy_flushcache(dst, src, len);
+	wmb();
+}
+
+void cxlfork_pool_zero(void *dst, size_t len)
+{
+	memset(dst, 0, len);
+	clflush_cache_range(dst, len);
+	wmb();
+}
+
+bool cxlfork_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+u64 cxlfork_realtime_ns(void)
+{
+	return ktime_get_real_ns();
+}
+
+u64 cxlfork_random_u64(void)
+{
+	return get_random_u64();
+}
+
+void cxlfork_random_uuid(u8 out[16])
+{
+	generate_random_uuid(out);
+}
+
+void cxlfork_nodename(char *buf, size_t len)
+{
+	strscpy(buf, utsname()->nodename, len);
+}

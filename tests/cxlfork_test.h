@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by the cxlfork kselftests. */
+#ifndef CXLFORK_TEST_H
+#define CXLFORK_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/cxlfork.h>
+
+#define CXLFORK_DEV "/dev/cxlfork"
+#define MIB (1ULL << 20)
+
+/* Physical range of the device-dax node, from sysfs; 0 on success. */
+static inline int dax_range(const char *dev, unsigned long long *base, unsigned long long *size)
+{
+	const char *name = strrchr(dev, '/');
+	char path[256];
+	FILE *f;
+	int ok;
+
+	name = name ? name + 1 : dev;
+	snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/resource", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%llx", base) == 1;
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/size", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	ok = ok && fscanf(f, "%llu", size) == 1;
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+static inline const char *dax_dev(void)
+{
+	const char *d = getenv("CXLFORK_DAX");
+
+	return d ? d : "/dev/dax0.0";
+}
+
+/* ioctl returning 0 or -errno. */
+static inline int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static inline int attach(int fd, unsigned long long base, unsigned long long size,
+			 unsigned int host, unsigned int flags)
+{
+	struct cxlfork_pool_attach a = {
+		.size = sizeof(a), .flags = flags, .phys_base = base,
+		.phys_size = size, .host_id = host,
+	};
+
+	return xioctl(fd, CXLFORK_IOC_POOL_ATTACH, &a);
+}
+
+static inline int pool_info(int fd, struct cxlfork_pool_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return xioctl(fd, CXLFORK_IOC_POOL_INFO, info);
+}
+
+static inline int detach(int fd)
+{
+	return ioctl(fd, CXLFORK_IOC_POOL_DETACH) ? -errno : 0;
+}
+
+#endif

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlfork pool tests (one guest, run as root, pool not attached at start):
+ * the device, attach/info/detach, every errno of bad input leaving no state,
+ * superblock persistence and validation, host slot rules, module unload.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cxlfork_test.h"
+
+#define SLOT_OFF(id) (4096ULL * (1 + (id)))
+
+FIXTURE(pool) {
+	int fd;
+	unsigned long long base, size;
+};
+
+FIXTURE_SETUP(pool)
+{
+	self->fd = open(CXLFORK_DEV, O_RDWR);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", CXLFORK_DEV, strerror(errno));
+	ASSERT_EQ(0, dax_range(dax_dev(), &self->base, &self->size));
+	/* Every test starts detached. */
+	detach(self->fd);
+}
+
+FIXTURE_TEARDOWN(pool)
+{
+	detach(self->fd);
+	close(self->fd);
+}
+
+static void assert_no_pool(struct __test_metadata *_metadata, int fd)
+{
+	struct cxlfork_pool_info info;
+
+	ASSERT_EQ(-ENODEV, pool_info(fd, &info));
+}
+
+TEST(device_present)
+{
+	struct stat st;
+
+	ASSERT_EQ(0, stat(CXLFORK_DEV, &st));
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	ASSERT_EQ(10, major(st.st_rdev)); /* misc */
+}
+
+TEST_F(pool, unknown_ioctl_is_enotty)
+{
+	struct cxlfork_pool_attach a = { .size = sizeof(a) };
+
+	ASSERT_EQ(-ENOTTY, xioctl(self->fd, _IO('x', 1), NULL));
+	ASSERT_EQ(-ENOTTY, xioctl(self->fd, _IO(CXLFORK_IOC_MAGIC, 0x7f), NULL));
+	/* Right number, wrong direction. */
+	ASSERT_EQ(-ENOTTY, xioctl(self->fd, _IOR(CXLFORK_IOC_MAGIC, 0x01, struct cxlfork_pool_attach), &a));
+	assert_no_pool(_metadata, self->fd);
+}
+
+TEST_F(pool, no_pool_is_enodev)
+{
+	assert_no_pool(_metadata, self->fd);
+	ASSERT_EQ(-ENODEV, detach(self->fd));
+}
+
+TEST_F(pool, unformatted_pool_is_ebadmsg)
+{
+	/* The pool file is fresh (all zero) at guest start and this is the
+	 * first test to attach. */
+	struct cxlfork_pool_info info;
+	int r = attach(self->fd, self->base, self->size, 0, 0);
+
+	if (r == 0) {
+		ASSERT_EQ(0, pool_info(self->fd, &info));
+		SKIP(return, "pool already formatted by an earlier test");
+	}
+	ASSERT_EQ(-EBADMSG, r);
+	assert_no_pool(_metadata, self->fd);
+}
+
+TEST_F(pool, attach_bad_input_leaves_nothing)
+{
+	unsigned long long b = self->base, s = self->size;
+	struct cxlfork_pool_attach a;
+	struct {
+		struct cxlfork_pool_attach a;
+		__u64 extra;
+	} big;
+
+	/* Unknown flag, misaligned or empty ranges, bad host ids. */
+	ASSERT_EQ(-EINVAL, attach(self->fd, b, s, 0, CXLFORK_ATTACH_FORMAT | (1U << 7)));
+	ASSERT_EQ(-EINVAL, attach(self->fd, b + 4096, s - 2 * MIB, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, b, 0, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, b, s - 4096, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, b, s, CXLFORK_MAX_HOSTS, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, -2 * MIB, 4 * MIB, 0, CXLFORK_ATTACH_FORMAT));
+	/* System RAM (guest RAM starts at 0), unclaimed address space,
+	 * and a range running past the region into the rest of the CXL window. */
+	ASSERT_EQ(-EINVAL, attach(self->fd, 2 * MIB, 2 * MIB, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, 0x7f0000000000ULL, 2 * MIB, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(-EINVAL, attach(self->fd, b, s + 2 * MIB, 0, CXLFORK_ATTACH_FORMAT));
+
+	/* max_hosts out of range, or given without FORMAT. */
+	a = (struct cxlfork_pool_attach){ .size = sizeof(a), .flags = CXLFORK_ATTACH_FORMAT,
+		.phys_base = b, .phys_size = s, .max_hosts = CXLFORK_MAX_HOSTS + 1 };
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &a));
+	a.flags = 0;
+	a.max_hosts = 2;
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &a));
+	/* Host id beyond the slots the pool is formatted with. */
+	a.flags = CXLFORK_ATTACH_FORMAT;
+	a.host_id = 2;
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &a));
+
+	/* Struct size: too small, or larger with unknown non-zero bytes. */
+	a = (struct cxlfork_pool_attach){ .size = 8, .flags = CXLFORK_ATTACH_FORMAT,
+		.phys_base = b, .phys_size = s };
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &a));
+	memset(&big, 0, sizeof(big));
+	big.a = (struct cxlfork_pool_attach){ .size = sizeof(big), .flags = CXLFORK_ATTACH_FORMAT,
+		.phys_base = b, .phys_size = s };
+	big.extra = 1;
+	ASSERT_EQ(-E2BIG, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &big));
+
+	/* Bad pointers. */
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, NULL));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, (void *)16));
+
+	assert_no_pool(_metadata, self->fd);
+
+	/* A larger struct whose extra bytes are zero is accepted (forward compat). */
+	big.extra = 0;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &big));
+}
+
+TEST_F(pool, unprivileged_caller_gets_eperm)
+{
+	pid_t pid = fork();
+	int status;
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(90);
+		int fd = open(CXLFORK_DEV, O_RDWR);
+
+		if (fd < 0)
+			_exit(91);
+		if (attach(fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT) != -EPERM)
+			_exit(92);
+		/* Privilege is checked before the argument is touched. */
+		if (xioctl(fd, CXLFORK_IOC_POOL_ATTACH, NULL) != -EPERM)
+			_exit(93);
+		if (detach(fd) != -EPERM)
+			_exit(94);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	assert_no_pool(_metadata, self->fd);
+
+	/* An unprivileged caller cannot detach a live pool either. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct cxlfork_pool_info info;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(90);
+		int fd = open(CXLFORK_DEV, O_RDWR);
+
+		if (detach(fd) != -EPERM)
+			_exit(94);
+		/* ... but may read its status. */
+		_exit(pool_info(fd, &info) == 0 ? 0 : 95);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	struct cxlfork_pool_info info;
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+}
+
+TEST_F(pool, info_round_trip)
+{
+	struct cxlfork_pool_info info;
+	struct utsname u;
+	static const __u8 zero[16];
+
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	ASSERT_EQ(sizeof(info), info.size);
+	ASSERT_EQ(CXLFORK_ABI_VERSION, info.abi_version);
+	ASSERT_NE(0, memcmp(info.uuid, zero, 16));
+	ASSERT_EQ(self->base, info.phys_base);
+	ASSERT_EQ(self->size, info.pool_size);
+	ASSERT_EQ(0, info.host_id);
+	ASSERT_EQ(CXLFORK_DEFAULT_HOSTS, info.max_hosts);
+	ASSERT_EQ(1, info.format_version);
+	ASSERT_EQ(1, info.hosts_in_use);
+	ASSERT_EQ(0, info.part_size % (2 * MIB));
+	ASSERT_LE(info.part_size * info.max_hosts, info.pool_size);
+	ASSERT_GT(info.part_size * info.max_hosts + 4 * MIB, info.pool_size - info.pool_size / 8);
+	ASSERT_EQ(info.part_size, info.part_free);
+	ASSERT_EQ(info.part_size * info.max_hosts, info.free_bytes);
+	ASSERT_EQ(CXLFORK_SLOT_ATTACHED, info.hosts[0].state);
+	ASSERT_EQ(1, info.hosts[0].generation);
+	ASSERT_NE(0, info.hosts[0].attach_time_ns);
+	ASSERT_EQ(0, uname(&u));
+	ASSERT_STREQ(u.nodename, info.hosts[0].nodename);
+	for (unsigned int i = 1; i < info.max_hosts; i++)
+		ASSERT_EQ(CXLFORK_SLOT_FREE, info.hosts[i].state);
+
+	/* An older caller with a v1-sized struct gets exactly that much. */
+	struct {
+		struct cxlfork_pool_info info;
+		__u64 canary;
+	} padded;
+	memset(&padded, 0, sizeof(padded));
+	padded.info.size = sizeof(padded);
+	padded.canary = 0;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_POOL_INFO, &padded));
+	ASSERT_EQ(sizeof(info), padded.info.size);
+	ASSERT_EQ(0, padded.canary);
+	ASSERT_EQ(0, memcmp(info.uuid, padded.info.uuid, 16));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_POOL_INFO, NULL));
+}
+
+TEST_F(pool, double_attach_is_ebusy)
+{
+	struct cxlfork_pool_info before, after;
+
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(0, pool_info(self->fd, &before));
+	ASSERT_EQ(-EBUSY, attach(self->fd, self->base, self->size, 0, 0));
+	ASSERT_EQ(-EBUSY, attach(self->fd, self->base, self->size, 1, CXLFORK_ATTACH_FORMAT));
+	/* The refused attach (even with FORMAT) changed nothing. */
+	ASSERT_EQ(0, pool_info(self->fd, &after));
+	ASSERT_EQ(0, memcmp(before.uuid, after.uuid, 16));
+	ASSERT_EQ(before.hosts[0].generation, after.hosts[0].generation);
+}
+
+TEST_F(pool, superblock_persists_across_detach)
+{
+	struct cxlfork_pool_info a, b, c;
+
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT | 0));
+	ASSERT_EQ(0, pool_info(self->fd, &a));
+	ASSERT_EQ(0, detach(self->fd));
+	assert_no_pool(_metadata, self->fd);
+	ASSERT_EQ(-ENODEV, detach(self->fd));
+
+	/* Same pool found again; the slot was marked detached, so no EBUSY. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, 0));
+	ASSERT_EQ(0, pool_info(self->fd, &b));
+	ASSERT_EQ(0, memcmp(a.uuid, b.uuid, 16));
+	ASSERT_EQ(a.hosts[0].generation + 1, b.hosts[0].generation);
+	ASSERT_EQ(0, detach(self->fd));
+
+	/* Another host id of the same pool, and the first one shows detached. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 3, 0));
+	ASSERT_EQ(0, pool_info(self->fd, &c));
+	ASSERT_EQ(3, c.host_id);
+	ASSERT_EQ(CXLFORK_SLOT_DETACHED, c.hosts[0].state);
+	ASSERT_EQ(CXLFORK_SLOT_ATTACHED, c.hosts[3].state);
+	ASSERT_EQ(1, c.hosts_in_use);
+	ASSERT_EQ(0, detach(self->fd));
+
+	/* Re-format: new uuid, fresh slots; host count chosen at format. */
+	struct cxlfork_pool_attach f = { .size = sizeof(f), .flags = CXLFORK_ATTACH_FORMAT,
+		.phys_base = self->base, .phys_size = self->size, .max_hosts = 2 };
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &f));
+	ASSERT_EQ(0, pool_info(self->fd, &c));
+	ASSERT_NE(0, memcmp(a.uuid, c.uuid, 16));
+	ASSERT_EQ(2, c.max_hosts);
+	ASSERT_EQ(1, c.hosts[0].generation);
+	ASSERT_EQ(0, detach(self->fd));
+	/* host id 3 no longer exists in a 2-host pool. */
+	ASSERT_EQ(-EINVAL, attach(self->fd, self->base, self->size, 3, 0));
+	assert_no_pool(_metadata, self->fd);
+}
+
+/* Map the pool's first pages through device-dax (FS_DAX), as another host might. */
+static unsigned char *map_pool_head(struct __test_metadata *_metadata)
+{
+	int dfd = open(dax_dev(), O_RDWR);
+	void *p;
+
+	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", dax_dev(), strerror(errno));
+	p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", dax_dev(), strerror(errno));
+	close(dfd);
+	return p;
+}
+
+TEST_F(pool, corrupt_superblock_is_ebadmsg)
+{
+	unsigned char *head;
+
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(0, detach(self->fd));
+	head = map_pool_head(_metadata);
+	ASSERT_EQ(0, memcmp(head, "CXLFORK", 8));
+
+	/* One flipped bit in the uuid: checksum mismatch. */
+	head[20] ^= 0x10;
+	ASSERT_EQ(-EBADMSG, attach(self->fd, self->base, self->size, 0, 0));
+	assert_no_pool(_metadata, self->fd);
+	head[20] ^= 0x10;
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, 0));
+	ASSERT_EQ(0, detach(self->fd));
+
+	/* Wrong magic. */
+	head[0] = 'X';
+	ASSERT_EQ(-EBADMSG, attach(self->fd, self->base, self->size, 0, 0));
+	head[0] = 'C';
+
+	/* A corrupt slot of this host is refused too. */
+	head[SLOT_OFF(0) + 16] ^= 1;
+	ASSERT_EQ(-EBADMSG, attach(self->fd, self->base, self->size, 0, 0));
+	head[SLOT_OFF(0) + 16] ^= 1;
+
+	/* Another host's corrupt slot does not stop this host, and shows as invalid. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 1, 0));
+	ASSERT_EQ(0, detach(self->fd));
+	head[SLOT_OFF(1) + 16] ^= 1;
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, 0));
+	struct cxlfork_pool_info info;
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	ASSERT_EQ(CXLFORK_SLOT_INVALID, info.hosts[1].state);
+	ASSERT_EQ(info.part_size * (info.max_hosts - 1), info.free_bytes);
+	head[SLOT_OFF(1) + 16] ^= 1;
+	munmap(head, 2 * MIB);
+}
+
+TEST_F(pool, held_slot_is_ebusy_until_takeover)
+{
+	unsigned char saved[4096], *head;
+	struct cxlfork_pool_info info;
+
+	/* Simulate a host that died attached: save its slot while attached. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	head = map_pool_head(_metadata);
+	memcpy(saved, head + SLOT_OFF(0), sizeof(saved));
+	ASSERT_EQ(0, detach(self->fd));
+	memcpy(head + SLOT_OFF(0), saved, sizeof(saved));
+
+	ASSERT_EQ(-EBUSY, attach(self->fd, self->base, self->size, 0, 0));
+	assert_no_pool(_metadata, self->fd);
+	/* Other slots are free to use. */
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 1, 0));
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	ASSERT_EQ(2, info.hosts_in_use);
+	ASSERT_EQ(0, detach(self->fd));
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_TAKEOVER));
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	ASSERT_EQ(2, info.hosts[0].generation);
+	munmap(head, 2 * MIB);
+}
+
+TEST(module_unload_rules)
+{
+	int fd = open(CXLFORK_DEV, O_RDWR);
+	unsigned long long base, size;
+	struct cxlfork_pool_info info;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, dax_range(dax_dev(), &base, &size));
+	detach(fd);
+	ASSERT_EQ(0, attach(fd, base, size, 0, CXLFORK_ATTACH_FORMAT));
+	/* An open file pins the module. */
+	ASSERT_NE(0, system("rmmod cxlfork 2>/dev/null"));
+	ASSERT_EQ(0, pool_info(fd, &info));
+	close(fd);
+	/* Unload with the pool attached detaches it cleanly. */
+	ASSERT_EQ(0, system("rmmod cxlfork"));
+	ASSERT_NE(0, access(CXLFORK_DEV, F_OK));
+	ASSERT_EQ(0, system("insmod /cxlfork/cxlfork.ko && chmod 0666 /dev/cxlfork"));
+	fd = open(CXLFORK_DEV, O_RDWR);
+	ASSERT_LE(0, fd);
+	/* Not attached after reload; the slot reads detached, so no EBUSY. */
+	ASSERT_EQ(-ENODEV, pool_info(fd, &info));
+	ASSERT_EQ(0, attach(fd, base, size, 0, 0));
+	ASSERT_EQ(0, pool_info(fd, &info));
+	ASSERT_EQ(2, info.hosts[0].generation);
+	ASSERT_EQ(0, detach(fd));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
