@@ -68,19 +68,30 @@ TEST_F(pool, no_pool_is_enodev)
 	ASSERT_EQ(-ENODEV, detach(self->fd));
 }
 
+/* Map the pool's first pages through device-dax (FS_DAX), as another host might. */
+static unsigned char *map_pool_head(struct __test_metadata *_metadata)
+{
+	int dfd = open(dax_dev(), O_RDWR);
+	void *p;
+
+	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", dax_dev(), strerror(errno));
+	p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", dax_dev(), strerror(errno));
+	close(dfd);
+	return p;
+}
+
 TEST_F(pool, unformatted_pool_is_ebadmsg)
 {
-	/* The pool file is fresh (all zero) at guest start and this is the
-	 * first test to attach. */
-	struct cxlfork_pool_info info;
-	int r = attach(self->fd, self->base, self->size, 0, 0);
+	unsigned char *head = map_pool_head(_metadata);
 
-	if (r == 0) {
-		ASSERT_EQ(0, pool_info(self->fd, &info));
-		SKIP(return, "pool already formatted by an earlier test");
-	}
-	ASSERT_EQ(-EBADMSG, r);
+	/* No superblock (as on a new device): attach without FORMAT refuses. */
+	memset(head, 0, 4096);
+	ASSERT_EQ(-EBADMSG, attach(self->fd, self->base, self->size, 0, 0));
 	assert_no_pool(_metadata, self->fd);
+	ASSERT_EQ(0, attach(self->fd, self->base, self->size, 0, CXLFORK_ATTACH_FORMAT));
+	ASSERT_EQ(0, memcmp(head, "CXLFORK", 8));
+	munmap(head, 2 * MIB);
 }
 
 TEST_F(pool, attach_bad_input_leaves_nothing)
@@ -284,19 +295,6 @@ TEST_F(pool, superblock_persists_across_detach)
 	/* host id 3 no longer exists in a 2-host pool. */
 	ASSERT_EQ(-EINVAL, attach(self->fd, self->base, self->size, 3, 0));
 	assert_no_pool(_metadata, self->fd);
-}
-
-/* Map the pool's first pages through device-dax (FS_DAX), as another host might. */
-static unsigned char *map_pool_head(struct __test_metadata *_metadata)
-{
-	int dfd = open(dax_dev(), O_RDWR);
-	void *p;
-
-	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", dax_dev(), strerror(errno));
-	p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
-	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", dax_dev(), strerror(errno));
-	close(dfd);
-	return p;
 }
 
 TEST_F(pool, corrupt_superblock_is_ebadmsg)
