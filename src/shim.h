@@ -17,4 +17,47 @@ u64 cxlfork_random_u64(void);
 void cxlfork_random_uuid(u8 out[16]);
 void cxlfork_nodename(char *buf, size_t len);
 
+/* Task side (shim_task.c). Constants mirror rust/cxlfork-abi/src/image.rs. */
+#define CXLFORK_REGS_SELF	1
+#define CXLFORK_REGS_STOPPED	2
+#define CXLFORK_REGS_RESTART	3
+#define CXLFORK_NSIG		64
+#define CXLFORK_NRLIMITS	16
+#define CXLFORK_VMA_ANON	1
+#define CXLFORK_VMA_HEAP	2
+#define CXLFORK_VMA_STACK	3
+#define CXLFORK_VMA_FILE_PRIVATE 4
+#define CXLFORK_VMA_FILE_SHARED	5
+#define CXLFORK_VMA_VDSO	6
+#define CXLFORK_VMA_VVAR	7
+#define CXLFORK_VMA_VVAR_VCLOCK	8
+#define CXLFORK_VMA_SPECIAL	9
+#define CXLFORK_FILE_REG	1
+#define CXLFORK_FILE_DIR	2
+#define CXLFORK_FILE_CHR	3
+#define CXLFORK_FILE_BLK	4
+#define CXLFORK_FILE_FIFO	5
+#define CXLFORK_FILE_SOCK	6
+#define CXLFORK_FILE_OTHER	7
+
+struct cxlfork_target;
+int cxlfork_target_get(int pid, struct cxlfork_target **out);
+void cxlfork_target_put(struct cxlfork_target *t);
+bool cxlfork_target_is_self(const struct cxlfork_target *t);
+int cxlfork_target_stop(struct cxlfork_target *t);
+void cxlfork_target_finish(struct cxlfork_target *t, int how);
+int cxlfork_target_regs(struct cxlfork_target *t, u64 *out);
+int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len, u64 *xfeatures);
+void cxlfork_target_sig(struct cxlfork_target *t, u64 *out);
+void cxlfork_target_mm(struct cxlfork_target *t, u64 *out, u32 auxv_words);
+void cxlfork_target_ids(struct cxlfork_target *t, u32 *uid, u32 *gid, u32 *pid, char *comm);
+void cxlfork_kernel_release(char *buf, size_t len);
+int cxlfork_mm_read_lock(struct cxlfork_target *t);
+void cxlfork_mm_read_unlock(struct cxlfork_target *t);
+int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen);
+int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes);
+bool cxlfork_pte_is_zero_page(u64 pte);
+int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst);
+int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen);
+
 #endif

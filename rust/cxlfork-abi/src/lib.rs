@@ -7,6 +7,8 @@
 #![no_std]
 
 pub mod crc;
+pub mod dir;
+pub mod image;
 pub mod pod;
 pub mod pool;
 pub mod uapi;

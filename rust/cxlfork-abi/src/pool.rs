@@ -76,6 +76,8 @@ pod_struct! {
         pub attach_time_ns: u64,
         /// Bytes allocated in this host's partition.
         pub part_used: u64,
+        /// Sequence number of this host's next image id.
+        pub next_seq: u64,
         /// The owner's node name, NUL-terminated.
         pub nodename: [u8; NODENAME_LEN],
         /// CRC-32C of the bytes before this field.
@@ -265,6 +267,7 @@ impl HostSlot {
                 nodename,
             },
             instance: self.instance,
+            next_seq: self.next_seq,
         })
     }
 }
@@ -276,6 +279,8 @@ pub struct SlotView {
     pub info: uapi::HostInfo,
     /// The attach instance that wrote it.
     pub instance: u64,
+    /// Sequence number of the host's next image id.
+    pub next_seq: u64,
 }
 
 impl SlotView {
@@ -284,7 +289,7 @@ impl SlotView {
         let mut info = uapi::HostInfo::zeroed();
         info.state = uapi::SLOT_FREE;
         info.host_id = id;
-        Self { info, instance: 0 }
+        Self { info, instance: 0, next_seq: 1 }
     }
 
     /// The slot as written by a new attach of `id` over this one.
@@ -297,6 +302,7 @@ impl SlotView {
         slot.instance = instance;
         slot.attach_time_ns = attach_time_ns;
         slot.part_used = self.info.part_used;
+        slot.next_seq = self.next_seq;
         let n = nodename.len().min(NODENAME_LEN - 1);
         slot.nodename[..n].copy_from_slice(&nodename[..n]);
         slot.seal();

@@ -1,0 +1,945 @@
+//! The checkpoint image: its on-pool format and its validator.
+//!
+//! An image is one contiguous, page-aligned extent of its owner's partition:
+//!
+//! ```text
+//! page 0   ImageHeader                      immutable, header_crc
+//! page 1   lease lines: one 64-byte line per host slot, each written only
+//!          by that host (the only mutable part of a published image)
+//! page 2.. meta: VmaImage[n_vmas] FileImage[n_files] strings SigImage
+//!          FPU area LeafIndex[n_leaves]   (page-padded), then the upper
+//!          page-table levels: root, its PUD tables, their PMD tables, each a
+//!          4 KiB page of 512 entries `pool_offset | flags`    meta_crc
+//! leaves   n_leaves leaf page tables: the hardware PTEs of the checkpointed
+//!          process with each frame number replaced by the pool-relative frame
+//!          of the copied page; each covered by LeafIndex::crc
+//! data     n_data copied 4 KiB pages (the program's bytes: not checksummed)
+//! ```
+//!
+//! Tables are stored in walk order (root; PUD tables by address; PMD tables
+//! by address; leaves by address), so the validator checks that every table
+//! is referenced exactly once, in order, by a single sequential walk.
+
+use super::crc::crc32c;
+use super::pod::{pod_struct, Pod};
+use super::pool::PAGE_SIZE;
+
+/// `ImageHeader::magic`.
+pub const IMG_MAGIC: [u8; 8] = *b"CXLFIMG\0";
+/// Image format version.
+pub const IMG_VERSION: u32 = 1;
+/// Bytes of an image name, NUL included.
+pub const NAME_LEN: usize = 64;
+/// Entries of a page table page.
+pub const PT_ENTRIES: usize = 512;
+/// Signals with an action slot.
+pub const NSIG: usize = 64;
+/// Resource limits recorded.
+pub const NRLIMITS: usize = 16;
+/// u64 words of saved auxv.
+pub const AUXV_WORDS: usize = 64;
+/// Bytes of the lease line of one host.
+pub const LEASE_LINE: u64 = 64;
+/// Upper bounds that keep every count and size sane.
+pub const MAX_VMAS: u32 = 65536;
+/// Most files an image records.
+pub const MAX_FILES: u32 = 65536;
+/// Most bytes of path strings.
+pub const MAX_STRINGS: u32 = 16 << 20;
+/// Most bytes of FPU state.
+pub const MAX_FPU: u32 = 64 << 10;
+
+/// x86-64 page-table entry bits.
+pub mod pte {
+    /// Present.
+    pub const PRESENT: u64 = 1 << 0;
+    /// Writable.
+    pub const RW: u64 = 1 << 1;
+    /// User accessible.
+    pub const USER: u64 = 1 << 2;
+    /// Accessed (set by the CPU on any access).
+    pub const ACCESSED: u64 = 1 << 5;
+    /// Dirty (set by the CPU on write).
+    pub const DIRTY: u64 = 1 << 6;
+    /// Huge page (in a PMD/PUD entry).
+    pub const PSE: u64 = 1 << 7;
+    /// Linux: a PROT_NONE entry (not present to the CPU, but mapped).
+    pub const PROTNONE: u64 = 1 << 8;
+    /// No execute.
+    pub const NX: u64 = 1 << 63;
+    /// Frame number field.
+    pub const PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+    /// Whether a leaf entry maps a frame (present or PROT_NONE).
+    pub const fn maps_frame(e: u64) -> bool {
+        e & (PRESENT | PROTNONE) != 0
+    }
+
+    /// The entry with its frame replaced by `frame` (a pool-relative frame).
+    pub const fn with_frame(e: u64, frame: u64) -> u64 {
+        (e & !PFN_MASK) | ((frame << 12) & PFN_MASK)
+    }
+
+    /// The frame number of an entry.
+    pub const fn frame(e: u64) -> u64 {
+        (e & PFN_MASK) >> 12
+    }
+}
+
+/// VMA kinds (`VmaImage::kind`).
+pub mod vma_kind {
+    /// Private anonymous memory.
+    pub const ANON: u32 = 1;
+    /// The brk heap.
+    pub const HEAP: u32 = 2;
+    /// The main stack.
+    pub const STACK: u32 = 3;
+    /// Private mapping of a file (pages copied, clean ones too).
+    pub const FILE_PRIVATE: u32 = 4;
+    /// Shared mapping of a file (recorded by path and offset, not copied).
+    pub const FILE_SHARED: u32 = 5;
+    /// `[vdso]`.
+    pub const VDSO: u32 = 6;
+    /// `[vvar]`.
+    pub const VVAR: u32 = 7;
+    /// `[vvar_vclock]`.
+    pub const VVAR_VCLOCK: u32 = 8;
+    /// Another special mapping (e.g. `[uprobes]`): recorded, never copied.
+    pub const SPECIAL: u32 = 9;
+
+    /// A short name, as in /proc/PID/maps where it has one.
+    pub fn name(k: u32) -> &'static str {
+        match k {
+            ANON => "anon",
+            HEAP => "[heap]",
+            STACK => "[stack]",
+            FILE_PRIVATE => "file-private",
+            FILE_SHARED => "file-shared",
+            VDSO => "[vdso]",
+            VVAR => "[vvar]",
+            VVAR_VCLOCK => "[vvar_vclock]",
+            SPECIAL => "special",
+            _ => "?",
+        }
+    }
+
+    /// Whether pages of this kind are copied into the image.
+    pub fn copies_pages(k: u32) -> bool {
+        matches!(k, ANON | HEAP | STACK | FILE_PRIVATE)
+    }
+}
+
+/// Kernel `vm_flags` bits recorded in `VmaImage::vm_flags`.
+pub mod vm {
+    /// Readable.
+    pub const READ: u64 = 0x1;
+    /// Writable.
+    pub const WRITE: u64 = 0x2;
+    /// Executable.
+    pub const EXEC: u64 = 0x4;
+    /// Shared.
+    pub const SHARED: u64 = 0x8;
+    /// Grows down (stack).
+    pub const GROWSDOWN: u64 = 0x100;
+}
+
+/// Open-file kinds (`FileImage::kind`).
+pub mod file_kind {
+    /// Regular file.
+    pub const REG: u32 = 1;
+    /// Directory.
+    pub const DIR: u32 = 2;
+    /// Character device.
+    pub const CHR: u32 = 3;
+    /// Block device.
+    pub const BLK: u32 = 4;
+    /// Pipe or FIFO: recorded, unsupported at restore.
+    pub const FIFO: u32 = 5;
+    /// Socket: recorded, unsupported at restore.
+    pub const SOCK: u32 = 6;
+    /// Anything else (anon inodes: eventfd, epoll...): unsupported at restore.
+    pub const OTHER: u32 = 7;
+
+    /// A short name.
+    pub fn name(k: u32) -> &'static str {
+        match k {
+            REG => "file",
+            DIR => "dir",
+            CHR => "chr",
+            BLK => "blk",
+            FIFO => "pipe",
+            SOCK => "socket",
+            OTHER => "other",
+            _ => "?",
+        }
+    }
+}
+
+pod_struct! {
+    /// x86-64 user registers in `struct pt_regs` order, plus the segment bases.
+    pub struct RegsImage {
+        /// r15.
+        pub r15: u64,
+        /// r14.
+        pub r14: u64,
+        /// r13.
+        pub r13: u64,
+        /// r12.
+        pub r12: u64,
+        /// rbp.
+        pub bp: u64,
+        /// rbx.
+        pub bx: u64,
+        /// r11.
+        pub r11: u64,
+        /// r10.
+        pub r10: u64,
+        /// r9.
+        pub r9: u64,
+        /// r8.
+        pub r8: u64,
+        /// rax.
+        pub ax: u64,
+        /// rcx.
+        pub cx: u64,
+        /// rdx.
+        pub dx: u64,
+        /// rsi.
+        pub si: u64,
+        /// rdi.
+        pub di: u64,
+        /// Syscall number at entry (-1 if none).
+        pub orig_ax: u64,
+        /// rip.
+        pub ip: u64,
+        /// cs.
+        pub cs: u64,
+        /// rflags.
+        pub flags: u64,
+        /// rsp.
+        pub sp: u64,
+        /// ss.
+        pub ss: u64,
+        /// fs base.
+        pub fs_base: u64,
+        /// gs base.
+        pub gs_base: u64,
+        /// How the registers were taken: `REGS_*`.
+        pub origin: u64,
+    }
+}
+
+/// `RegsImage::origin`: the process checkpointed itself inside the ioctl;
+/// a restore makes the ioctl return the clone number.
+pub const REGS_SELF: u64 = 1;
+/// Taken from a stopped process at a user instruction boundary.
+pub const REGS_STOPPED: u64 = 2;
+/// Taken from a process stopped in a restartable system call, already in the
+/// restarted form (ip on the `syscall` instruction, ax = the call number).
+pub const REGS_RESTART: u64 = 3;
+
+pod_struct! {
+    /// One VMA.
+    pub struct VmaImage {
+        /// First address.
+        pub start: u64,
+        /// End address (exclusive).
+        pub end: u64,
+        /// Kernel `vm_flags`.
+        pub vm_flags: u64,
+        /// File offset in pages (file mappings).
+        pub pgoff: u64,
+        /// `vma_kind::*`.
+        pub kind: u32,
+        /// Offset of the path (file mappings) or name (special) in the strings.
+        pub path_off: u32,
+        /// Length of that path (0: none).
+        pub path_len: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Pages of this VMA checkpointed in the image.
+        pub pages: u64,
+    }
+}
+
+pod_struct! {
+    /// One open file descriptor.
+    pub struct FileImage {
+        /// The fd number.
+        pub fd: u32,
+        /// `file_kind::*`.
+        pub kind: u32,
+        /// `f_flags` (O_* open flags).
+        pub flags: u32,
+        /// 1 if close-on-exec.
+        pub cloexec: u32,
+        /// File position.
+        pub pos: u64,
+        /// `i_mode` of the inode.
+        pub mode: u32,
+        /// Offset of the path in the strings.
+        pub path_off: u32,
+        /// Length of the path.
+        pub path_len: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+pod_struct! {
+    /// One signal's action (`struct sigaction`, kernel layout).
+    pub struct SigAction {
+        /// Handler (or SIG_DFL 0 / SIG_IGN 1).
+        pub handler: u64,
+        /// SA_* flags.
+        pub flags: u64,
+        /// sa_restorer.
+        pub restorer: u64,
+        /// Signals blocked while the handler runs.
+        pub mask: u64,
+    }
+}
+
+pod_struct! {
+    /// Signal state, limits and personality.
+    pub struct SigImage {
+        /// Actions of signals 1..=64 (index 0 is signal 1).
+        pub actions: [SigAction; NSIG],
+        /// Blocked mask.
+        pub blocked: u64,
+        /// Alternate signal stack base.
+        pub ss_sp: u64,
+        /// Its size.
+        pub ss_size: u64,
+        /// Its flags.
+        pub ss_flags: u64,
+        /// (soft, hard) resource limits, RLIMIT_* order.
+        pub rlimits: [[u64; 2]; NRLIMITS],
+        /// personality(2) value.
+        pub personality: u64,
+        /// Zero.
+        pub reserved: u64,
+    }
+}
+
+pod_struct! {
+    /// mm fields needed to resume.
+    pub struct MmImage {
+        /// Code start.
+        pub start_code: u64,
+        /// Code end.
+        pub end_code: u64,
+        /// Data start.
+        pub start_data: u64,
+        /// Data end.
+        pub end_data: u64,
+        /// Heap start.
+        pub start_brk: u64,
+        /// Current break.
+        pub brk: u64,
+        /// Stack start.
+        pub start_stack: u64,
+        /// argv start.
+        pub arg_start: u64,
+        /// argv end.
+        pub arg_end: u64,
+        /// environ start.
+        pub env_start: u64,
+        /// environ end.
+        pub env_end: u64,
+        /// Saved auxv (pairs, AT_NULL terminated).
+        pub auxv: [u64; AUXV_WORDS],
+    }
+}
+
+pod_struct! {
+    /// One leaf page table of the image.
+    pub struct LeafIndex {
+        /// Virtual address its first entry maps (2 MiB aligned).
+        pub vaddr: u64,
+        /// CRC-32C of the leaf's 4 KiB.
+        pub crc: u32,
+        /// Entries mapping a frame.
+        pub mapped: u32,
+    }
+}
+
+pod_struct! {
+    /// Page 0 of an image.
+    pub struct ImageHeader {
+        /// `IMG_MAGIC`.
+        pub magic: [u8; 8],
+        /// `IMG_VERSION`.
+        pub version: u32,
+        /// `ImageHeader::SIZE`.
+        pub header_size: u32,
+        /// Image id (unique in the pool).
+        pub id: u64,
+        /// Pool offset of the image (its first byte).
+        pub base: u64,
+        /// Bytes of the extent.
+        pub size: u64,
+        /// Host that wrote it.
+        pub owner_host: u32,
+        /// Owner's uid (restore permission).
+        pub uid: u32,
+        /// Owner's gid.
+        pub gid: u32,
+        /// Pid at checkpoint.
+        pub pid: u32,
+        /// Command name (NUL padded).
+        pub comm: [u8; 16],
+        /// User-given name (NUL padded).
+        pub name: [u8; NAME_LEN],
+        /// Kernel release of the checkpointing host (NUL padded).
+        pub kernel: [u8; 64],
+        /// `CLOCK_REALTIME` at publication, ns.
+        pub created_ns: u64,
+        /// Time the checkpoint took, ns.
+        pub duration_ns: u64,
+        /// Registers.
+        pub regs: RegsImage,
+        /// mm fields.
+        pub mm: MmImage,
+        /// Offset (image-relative) of `VmaImage[n_vmas]`.
+        pub vmas_off: u64,
+        /// VMAs.
+        pub n_vmas: u32,
+        /// Open files.
+        pub n_files: u32,
+        /// Offset of `FileImage[n_files]`.
+        pub files_off: u64,
+        /// Offset of the strings.
+        pub strings_off: u64,
+        /// Bytes of strings.
+        pub strings_len: u32,
+        /// Bytes of FPU state.
+        pub fpu_len: u32,
+        /// Offset of `SigImage`.
+        pub sig_off: u64,
+        /// Offset of the FPU state (the task's xsave buffer).
+        pub fpu_off: u64,
+        /// XSAVE features present in the FPU state.
+        pub fpu_xfeatures: u64,
+        /// Offset of `LeafIndex[n_leaves]`.
+        pub leaf_index_off: u64,
+        /// Offset of the first upper table (the root).
+        pub upper_off: u64,
+        /// Upper tables (root + PUD + PMD pages).
+        pub n_upper: u32,
+        /// Leaf tables.
+        pub n_leaves: u32,
+        /// Offset of the first leaf table.
+        pub leaves_off: u64,
+        /// Offset of the first data page.
+        pub data_off: u64,
+        /// Data pages.
+        pub n_data: u64,
+        /// Pages of anonymous VMAs (anon, heap, stack).
+        pub anon_pages: u64,
+        /// Pages of private file VMAs.
+        pub file_pages: u64,
+        /// Entries with the Accessed bit.
+        pub accessed_pages: u64,
+        /// Entries with the Dirty bit.
+        pub dirty_pages: u64,
+        /// CRC-32C of bytes [META_OFF, leaves_off).
+        pub meta_crc: u32,
+        /// CRC-32C of the header bytes before this field.
+        pub header_crc: u32,
+    }
+}
+
+/// Image offset of the lease page.
+pub const LEASE_OFF: u64 = PAGE_SIZE;
+/// Image offset of the metadata (page 2).
+pub const META_OFF: u64 = 2 * PAGE_SIZE;
+
+const fn page_up(v: u64) -> u64 {
+    v.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// Where everything goes in an image with the given counts: a pure function,
+/// used by the writer to place and by the validator to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// `VmaImage` table.
+    pub vmas_off: u64,
+    /// `FileImage` table.
+    pub files_off: u64,
+    /// Strings.
+    pub strings_off: u64,
+    /// `SigImage`.
+    pub sig_off: u64,
+    /// FPU state.
+    pub fpu_off: u64,
+    /// `LeafIndex` table.
+    pub leaf_index_off: u64,
+    /// First upper table.
+    pub upper_off: u64,
+    /// First leaf table.
+    pub leaves_off: u64,
+    /// First data page.
+    pub data_off: u64,
+    /// Bytes of the whole image.
+    pub size: u64,
+}
+
+impl ImageLayout {
+    /// The layout for these counts, or `None` if a count is out of bounds.
+    pub fn new(n_vmas: u32, n_files: u32, strings_len: u32, fpu_len: u32, n_upper: u32, n_leaves: u32, n_data: u64) -> Option<Self> {
+        if n_vmas > MAX_VMAS || n_files > MAX_FILES || strings_len > MAX_STRINGS || fpu_len > MAX_FPU {
+            return None;
+        }
+        if n_leaves > (1 << 24) || n_upper > (1 << 20) || n_data > (1 << 40) {
+            return None;
+        }
+        let vmas_off = META_OFF;
+        let files_off = vmas_off + VmaImage::SIZE as u64 * u64::from(n_vmas);
+        let strings_off = files_off + FileImage::SIZE as u64 * u64::from(n_files);
+        let sig_off = (strings_off + u64::from(strings_len)).next_multiple_of(8);
+        let fpu_off = (sig_off + SigImage::SIZE as u64).next_multiple_of(64);
+        let leaf_index_off = (fpu_off + u64::from(fpu_len)).next_multiple_of(8);
+        let upper_off = page_up(leaf_index_off + LeafIndex::SIZE as u64 * u64::from(n_leaves));
+        let leaves_off = upper_off + PAGE_SIZE * u64::from(n_upper);
+        let data_off = leaves_off + PAGE_SIZE * u64::from(n_leaves);
+        let size = data_off.checked_add(PAGE_SIZE.checked_mul(n_data)?)?;
+        Some(Self { vmas_off, files_off, strings_off, sig_off, fpu_off, leaf_index_off, upper_off, leaves_off, data_off, size })
+    }
+}
+
+/// Why an image was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    /// Not an image (magic).
+    BadMagic,
+    /// Unknown version or header size.
+    BadVersion,
+    /// Header checksum mismatch.
+    BadHeaderChecksum,
+    /// Metadata checksum mismatch.
+    BadMetaChecksum,
+    /// A leaf table's checksum mismatch.
+    BadLeafChecksum,
+    /// Counts, offsets or sizes inconsistent with the layout or the extent.
+    BadLayout,
+    /// A VMA is unsorted, overlapping, empty, non-canonical or unaligned.
+    BadVma,
+    /// A path or name runs outside the strings.
+    BadString,
+    /// A page-table entry points outside the image's own tables or data.
+    BadPageTable,
+}
+
+impl ImageError {
+    /// A short human-readable reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadMagic => "not an image (bad magic)",
+            Self::BadVersion => "unsupported image version",
+            Self::BadHeaderChecksum => "header checksum mismatch",
+            Self::BadMetaChecksum => "metadata checksum mismatch",
+            Self::BadLeafChecksum => "leaf page table checksum mismatch",
+            Self::BadLayout => "counts or offsets inconsistent with the image extent",
+            Self::BadVma => "VMA table unsorted, overlapping or non-canonical",
+            Self::BadString => "path outside the string table",
+            Self::BadPageTable => "page-table entry points outside the image",
+        }
+    }
+}
+
+/// Highest user address + 1 (47-bit canonical user half).
+pub const USER_END: u64 = 1 << 47;
+
+impl ImageHeader {
+    /// CRC-32C of the bytes before `header_crc`.
+    pub fn compute_crc(&self) -> u32 {
+        crc32c(&self.as_bytes()[..core::mem::offset_of!(Self, header_crc)])
+    }
+
+    /// Checks the header alone for an image at pool offset `base` whose
+    /// extent holds `extent` bytes; returns the layout its counts imply.
+    pub fn validate(&self, base: u64, extent: u64) -> Result<ImageLayout, ImageError> {
+        if self.magic != IMG_MAGIC {
+            return Err(ImageError::BadMagic);
+        }
+        if self.version != IMG_VERSION || self.header_size as usize != Self::SIZE {
+            return Err(ImageError::BadVersion);
+        }
+        if self.header_crc != self.compute_crc() {
+            return Err(ImageError::BadHeaderChecksum);
+        }
+        let l = ImageLayout::new(self.n_vmas, self.n_files, self.strings_len, self.fpu_len, self.n_upper, self.n_leaves, self.n_data)
+            .ok_or(ImageError::BadLayout)?;
+        let placed = self.vmas_off == l.vmas_off
+            && self.files_off == l.files_off
+            && self.strings_off == l.strings_off
+            && self.sig_off == l.sig_off
+            && self.fpu_off == l.fpu_off
+            && self.leaf_index_off == l.leaf_index_off
+            && self.upper_off == l.upper_off
+            && self.leaves_off == l.leaves_off
+            && self.data_off == l.data_off;
+        let base_ok = base.is_multiple_of(PAGE_SIZE) && base.checked_add(l.size).is_some();
+        if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok {
+            return Err(ImageError::BadLayout);
+        }
+        // Tables: a tree needs at least a root when it has leaves, and at
+        // most one root + PUD + PMD table per leaf.
+        if (self.n_leaves == 0) != (self.n_upper == 0) || self.n_upper > 1 + 2 * self.n_leaves {
+            return Err(ImageError::BadLayout);
+        }
+        Ok(l)
+    }
+}
+
+/// A string of the strings table.
+pub fn string_at(strings: &[u8], off: u32, len: u32) -> Result<&[u8], ImageError> {
+    let end = (off as usize).checked_add(len as usize).ok_or(ImageError::BadString)?;
+    strings.get(off as usize..end).ok_or(ImageError::BadString)
+}
+
+fn read_at<T: Pod>(meta: &[u8], image_off: u64, index: u64) -> Result<T, ImageError> {
+    let off = image_off
+        .checked_sub(META_OFF)
+        .and_then(|o| o.checked_add(index.checked_mul(core::mem::size_of::<T>() as u64)?))
+        .ok_or(ImageError::BadLayout)?;
+    let off = usize::try_from(off).map_err(|_| ImageError::BadLayout)?;
+    T::read_from(meta.get(off..).ok_or(ImageError::BadLayout)?).ok_or(ImageError::BadLayout)
+}
+
+/// Accessors over an image's validated metadata bytes `[META_OFF, leaves_off)`.
+#[derive(Clone, Copy)]
+pub struct Meta<'a> {
+    /// The header the metadata was validated against.
+    pub header: &'a ImageHeader,
+    /// Bytes `[META_OFF, leaves_off)` of the image.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Meta<'a> {
+    /// VMA `i`.
+    pub fn vma(&self, i: u32) -> Result<VmaImage, ImageError> {
+        read_at(self.bytes, self.header.vmas_off, u64::from(i))
+    }
+
+    /// File `i`.
+    pub fn file(&self, i: u32) -> Result<FileImage, ImageError> {
+        read_at(self.bytes, self.header.files_off, u64::from(i))
+    }
+
+    /// Leaf index entry `i`.
+    pub fn leaf(&self, i: u32) -> Result<LeafIndex, ImageError> {
+        read_at(self.bytes, self.header.leaf_index_off, u64::from(i))
+    }
+
+    /// Signal state.
+    pub fn sig(&self) -> Result<SigImage, ImageError> {
+        read_at(self.bytes, self.header.sig_off, 0)
+    }
+
+    /// The strings table.
+    pub fn strings(&self) -> &'a [u8] {
+        let s = (self.header.strings_off - META_OFF) as usize;
+        &self.bytes[s..s + self.header.strings_len as usize]
+    }
+
+    /// The FPU state bytes.
+    pub fn fpu(&self) -> &'a [u8] {
+        let s = (self.header.fpu_off - META_OFF) as usize;
+        &self.bytes[s..s + self.header.fpu_len as usize]
+    }
+
+    /// Entry `i` of upper table `t` (0 is the root).
+    pub fn upper_entry(&self, t: u32, i: usize) -> Result<u64, ImageError> {
+        read_at::<u64>(self.bytes, self.header.upper_off + PAGE_SIZE * u64::from(t), i as u64)
+    }
+
+    /// Path (or name) of a VMA.
+    pub fn vma_path(&self, v: &VmaImage) -> Result<&'a [u8], ImageError> {
+        string_at(self.strings(), v.path_off, v.path_len)
+    }
+
+    /// Path of a file.
+    pub fn file_path(&self, f: &FileImage) -> Result<&'a [u8], ImageError> {
+        string_at(self.strings(), f.path_off, f.path_len)
+    }
+
+    /// Validates the metadata (checksum, VMA table, strings, upper tables,
+    /// leaf index): everything a restore trusts before its point of no return.
+    /// `meta` must be bytes `[META_OFF, header.leaves_off)` of an image whose
+    /// header passed [`ImageHeader::validate`].
+    pub fn validate(header: &'a ImageHeader, meta: &'a [u8]) -> Result<Self, ImageError> {
+        if meta.len() as u64 != header.leaves_off - META_OFF {
+            return Err(ImageError::BadLayout);
+        }
+        if crc32c(meta) != header.meta_crc {
+            return Err(ImageError::BadMetaChecksum);
+        }
+        let m = Self { header, bytes: meta };
+        m.validate_vmas()?;
+        for i in 0..header.n_files {
+            let f = m.file(i)?;
+            m.file_path(&f)?;
+        }
+        m.validate_tables()?;
+        Ok(m)
+    }
+
+    fn validate_vmas(&self) -> Result<(), ImageError> {
+        let mut prev_end = 0u64;
+        for i in 0..self.header.n_vmas {
+            let v = self.vma(i)?;
+            let ok = v.start.is_multiple_of(PAGE_SIZE)
+                && v.end.is_multiple_of(PAGE_SIZE)
+                && v.start < v.end
+                && v.end <= USER_END
+                && v.start >= prev_end
+                && (1..=vma_kind::SPECIAL).contains(&v.kind)
+                && v.pages <= (v.end - v.start) / PAGE_SIZE
+                && v.reserved == 0;
+            if !ok {
+                return Err(ImageError::BadVma);
+            }
+            self.vma_path(&v)?;
+            prev_end = v.end;
+        }
+        Ok(())
+    }
+
+    /// The VMA containing `addr`, if any (binary search: VMAs are sorted).
+    pub fn vma_at(&self, addr: u64) -> Result<Option<VmaImage>, ImageError> {
+        let (mut lo, mut hi) = (0u32, self.header.n_vmas);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let v = self.vma(mid)?;
+            if addr < v.start {
+                hi = mid;
+            } else if addr >= v.end {
+                lo = mid + 1;
+            } else {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks one upper-level entry: present, flags it may carry, and the
+    /// pool offset of exactly the table expected next (`expect`, image-relative).
+    fn check_upper(&self, e: u64, expect: u64) -> Result<(), ImageError> {
+        let ok = e & pte::PRESENT != 0
+            && e & !pte::PFN_MASK & !UPPER_FLAGS == 0
+            && e & pte::PFN_MASK == self.header.base + expect;
+        if ok {
+            Ok(())
+        } else {
+            Err(ImageError::BadPageTable)
+        }
+    }
+
+    /// Walks root -> PUD -> PMD tables in storage order, checking that each
+    /// present entry references exactly the next table of the level below (so
+    /// every table is used once and the walk is a tree of the image's own
+    /// tables), and that leaf `k`'s index names the address the walk gives it.
+    fn validate_tables(&self) -> Result<(), ImageError> {
+        let h = self.header;
+        if h.n_leaves == 0 {
+            return Ok(());
+        }
+        let upper = |t: u32| h.upper_off + PAGE_SIZE * u64::from(t);
+        // Root: user half only; present entries name PUD tables 1, 2, ...
+        let mut n_puds = 0u32;
+        for i in 0..PT_ENTRIES {
+            let e = self.upper_entry(0, i)?;
+            if e == 0 {
+                continue;
+            }
+            if i >= PT_ENTRIES / 2 || 1 + n_puds >= h.n_upper {
+                return Err(ImageError::BadPageTable);
+            }
+            self.check_upper(e, upper(1 + n_puds))?;
+            n_puds += 1;
+        }
+        // PUD tables in order; present entries name the PMD tables that follow.
+        let mut n_pmds = 0u32;
+        for t in 1..=n_puds {
+            for j in 0..PT_ENTRIES {
+                let e = self.upper_entry(t, j)?;
+                if e == 0 {
+                    continue;
+                }
+                if 1 + n_puds + n_pmds >= h.n_upper {
+                    return Err(ImageError::BadPageTable);
+                }
+                self.check_upper(e, upper(1 + n_puds + n_pmds))?;
+                n_pmds += 1;
+            }
+        }
+        if 1 + n_puds + n_pmds != h.n_upper {
+            return Err(ImageError::BadPageTable);
+        }
+        // Walk again, now with addresses: PMD entries name the leaves in order.
+        let (mut pud_t, mut pmd_t, mut leaf) = (1u32, 1 + n_puds, 0u32);
+        for i in 0..PT_ENTRIES / 2 {
+            if self.upper_entry(0, i)? == 0 {
+                continue;
+            }
+            for j in 0..PT_ENTRIES {
+                if self.upper_entry(pud_t, j)? == 0 {
+                    continue;
+                }
+                for k in 0..PT_ENTRIES {
+                    let e = self.upper_entry(pmd_t, k)?;
+                    if e == 0 {
+                        continue;
+                    }
+                    if leaf >= h.n_leaves {
+                        return Err(ImageError::BadPageTable);
+                    }
+                    self.check_upper(e, h.leaves_off + PAGE_SIZE * u64::from(leaf))?;
+                    let vaddr = ((i as u64) << 39) | ((j as u64) << 30) | ((k as u64) << 21);
+                    let li = self.leaf(leaf)?;
+                    if li.vaddr != vaddr || li.mapped as usize > PT_ENTRIES {
+                        return Err(ImageError::BadPageTable);
+                    }
+                    leaf += 1;
+                }
+                pmd_t += 1;
+            }
+            pud_t += 1;
+        }
+        if leaf != h.n_leaves {
+            return Err(ImageError::BadPageTable);
+        }
+        Ok(())
+    }
+
+    /// Validates leaf table `k` (its 4 KiB `bytes`): checksum, and every
+    /// entry that maps a frame maps one of the image's own data pages.
+    /// Returns the entries.
+    pub fn validate_leaf(&self, k: u32, bytes: &[u8]) -> Result<[u64; PT_ENTRIES], ImageError> {
+        let li = self.leaf(k)?;
+        if bytes.len() != PAGE_SIZE as usize {
+            return Err(ImageError::BadLayout);
+        }
+        if crc32c(bytes) != li.crc {
+            return Err(ImageError::BadLeafChecksum);
+        }
+        let h = self.header;
+        let first = (h.base + h.data_off) / PAGE_SIZE;
+        let end = first + h.n_data;
+        let mut out = [0u64; PT_ENTRIES];
+        let mut mapped = 0u32;
+        for (i, e) in out.iter_mut().enumerate() {
+            let v = u64::read_from(&bytes[i * 8..]).ok_or(ImageError::BadLayout)?;
+            if pte::maps_frame(v) {
+                let f = pte::frame(v);
+                if f < first || f >= end {
+                    return Err(ImageError::BadPageTable);
+                }
+                mapped += 1;
+            } else if v != 0 {
+                return Err(ImageError::BadPageTable);
+            }
+            *e = v;
+        }
+        if mapped != li.mapped {
+            return Err(ImageError::BadPageTable);
+        }
+        Ok(out)
+    }
+}
+
+/// Flags an upper-level entry may carry besides the table's pool offset.
+pub const UPPER_FLAGS: u64 = pte::PRESENT | pte::RW | pte::USER | pte::ACCESSED;
+
+/// Number of upper tables (root + PUD + PMD pages) the sorted, distinct,
+/// 2 MiB-aligned leaf addresses `vaddrs` need.
+pub fn upper_table_count(vaddrs: &[u64]) -> u32 {
+    if vaddrs.is_empty() {
+        return 0;
+    }
+    let mut n = 1u32;
+    for (i, &v) in vaddrs.iter().enumerate() {
+        let prev = if i == 0 { None } else { Some(vaddrs[i - 1]) };
+        if prev.is_none_or(|p| p >> 39 != v >> 39) {
+            n += 1; // a new PUD table
+        }
+        if prev.is_none_or(|p| p >> 30 != v >> 30) {
+            n += 1; // a new PMD table
+        }
+    }
+    n
+}
+
+/// Fills upper table `t` (0 = root, then PUD tables, then PMD tables, in
+/// address order) for the sorted, distinct leaf addresses `vaddrs` of an
+/// image at pool offset `base` with header `h` (its `upper_off`,
+/// `leaves_off` and `n_upper` set). Entries are `pool offset | UPPER_FLAGS`.
+pub fn fill_upper_table(t: u32, vaddrs: &[u64], h: &ImageHeader, out: &mut [u64; PT_ENTRIES]) {
+    out.fill(0);
+    let upper = |i: u32| h.base + h.upper_off + PAGE_SIZE * u64::from(i);
+    // Distinct PGD indices are PUD tables 1..=n_puds, distinct (PGD, PUD)
+    // pairs are PMD tables after them.
+    let n_puds = {
+        let mut n = 0u32;
+        for (i, &v) in vaddrs.iter().enumerate() {
+            if i == 0 || vaddrs[i - 1] >> 39 != v >> 39 {
+                n += 1;
+            }
+        }
+        n
+    };
+    let (mut pud_rank, mut pmd_rank) = (0u32, 0u32);
+    for (leaf, &v) in vaddrs.iter().enumerate() {
+        let first = leaf == 0;
+        let new_pud = first || vaddrs[leaf - 1] >> 39 != v >> 39;
+        let new_pmd = first || vaddrs[leaf - 1] >> 30 != v >> 30;
+        if new_pud {
+            pud_rank += 1;
+        }
+        if new_pmd {
+            pmd_rank += 1;
+        }
+        let pgd_i = ((v >> 39) & 511) as usize;
+        let pud_i = ((v >> 30) & 511) as usize;
+        let pmd_i = ((v >> 21) & 511) as usize;
+        if t == 0 && new_pud {
+            out[pgd_i] = upper(pud_rank) | UPPER_FLAGS;
+        } else if t == pud_rank && new_pmd && t <= n_puds {
+            out[pud_i] = upper(n_puds + pmd_rank) | UPPER_FLAGS;
+        } else if t == n_puds + pmd_rank {
+            out[pmd_i] = (h.base + h.leaves_off + PAGE_SIZE * leaf as u64) | UPPER_FLAGS;
+        }
+    }
+}
+
+/// Writes `v` at image offset `image_off` of a metadata buffer that holds
+/// image bytes `[META_OFF, ..)`.
+pub fn put<T: Pod>(meta: &mut [u8], image_off: u64, v: &T) -> Option<()> {
+    let off = usize::try_from(image_off.checked_sub(META_OFF)?).ok()?;
+    let b = v.as_bytes();
+    meta.get_mut(off..off + b.len())?.copy_from_slice(b);
+    Some(())
+}
+
+/// Fills the header's layout fields from `l` and the counts.
+#[allow(clippy::too_many_arguments)]
+pub fn place(h: &mut ImageHeader, l: &ImageLayout) {
+    h.vmas_off = l.vmas_off;
+    h.files_off = l.files_off;
+    h.strings_off = l.strings_off;
+    h.sig_off = l.sig_off;
+    h.fpu_off = l.fpu_off;
+    h.leaf_index_off = l.leaf_index_off;
+    h.upper_off = l.upper_off;
+    h.leaves_off = l.leaves_off;
+    h.data_off = l.data_off;
+    h.size = l.size;
+}
+
+/// Seals a complete metadata buffer into the header: meta and header CRCs.
+pub fn seal(h: &mut ImageHeader, meta: &[u8]) {
+    h.meta_crc = crc32c(meta);
+    h.header_crc = h.compute_crc();
+}
