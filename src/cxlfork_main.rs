@@ -6,21 +6,27 @@
 //! (`include/uapi/linux/cxlfork.h`).
 //!
 //! Files: `device` (misc device, ioctl dispatch), `uaccess` (versioned struct
-//! copies), `pool` (attach, superblock, host slots), `pool_map` (the pool's
-//! kernel mapping), `abi` (the shared ABI and on-pool format), `kernel_util`
-//! and `ffi` (thin wrappers over the C shim `shim.c`).
+//! copies), `pool` (attach, superblock, host slots, directory, allocation),
+//! `pool_map` (the pool's kernel mapping), `checkpoint` (CHECKPOINT),
+//! `images` (LIST, STAT, READ, DELETE), `target` (a stopped process, over
+//! `shim_task.c`), `abi` (the shared ABI and on-pool format), `kernel_util`
+//! and `ffi` (thin wrappers over the C shims).
 //!
-//! Locks: `POOL` is the only lock so far.
+//! Lock order: `POOL` -> a target's `mmap_lock` -> `Pool::state`. `POOL` is
+//! held only to take or replace the `Arc<Pool>`, never across a checkpoint.
 
 use kernel::miscdevice::{MiscDeviceOptions, MiscDeviceRegistration};
 use kernel::prelude::*;
 
 mod abi;
+mod checkpoint;
 mod device;
 mod ffi;
+mod images;
 mod kernel_util;
 mod pool;
 mod pool_map;
+mod target;
 mod uaccess;
 
 module! {
@@ -34,7 +40,7 @@ module! {
 kernel::sync::global_lock! {
     // SAFETY: initialised in `CxlforkModule::init` before the device exists,
     // hence before any use.
-    unsafe(uninit) static POOL: Mutex<Option<pool::Pool>> = None;
+    unsafe(uninit) static POOL: Mutex<Option<kernel::sync::Arc<pool::Pool>>> = None;
 }
 
 #[pin_data(PinnedDrop)]
@@ -59,7 +65,7 @@ impl PinnedDrop for CxlforkModule {
         // No file of the device is open (each holds a module reference), so no
         // ioctl can run: detach cleanly so the slot reads "detached" to other hosts.
         if let Some(pool) = POOL.lock().take() {
-            pool.detach();
+            let _ = pool.detach();
         }
     }
 }

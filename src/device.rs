@@ -1,13 +1,14 @@
 //! `/dev/cxlfork`: the misc device and its ioctl dispatch.
 
-use crate::abi::uapi::{self, PoolAttach, PoolInfo};
-use crate::kernel_util;
+use crate::abi::pod::Pod;
+use crate::abi::uapi::{self, Checkpoint, Delete, List, PoolAttach, PoolInfo, Read, Stat};
 use crate::pool::Pool;
 use crate::uaccess::{read_versioned, write_versioned};
-use crate::POOL;
+use crate::{checkpoint, images, kernel_util, POOL};
 use kernel::fs::File;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// `_IOC_DIR` bits of a command.
 const fn ioc_dir(cmd: u32) -> u32 {
@@ -32,22 +33,50 @@ impl MiscDevice for CxlforkDevice {
         }
         // Dispatch on number and direction, not on the size bits: the structs
         // carry their own size so they can grow.
-        let expect_dir = match nr {
-            uapi::NR_POOL_ATTACH => ioc_dir(uapi::IOC_POOL_ATTACH),
-            uapi::NR_POOL_INFO => ioc_dir(uapi::IOC_POOL_INFO),
-            uapi::NR_POOL_DETACH => ioc_dir(uapi::IOC_POOL_DETACH),
+        let expect = match nr {
+            uapi::NR_POOL_ATTACH => uapi::IOC_POOL_ATTACH,
+            uapi::NR_POOL_INFO => uapi::IOC_POOL_INFO,
+            uapi::NR_POOL_DETACH => uapi::IOC_POOL_DETACH,
+            uapi::NR_CHECKPOINT => uapi::IOC_CHECKPOINT,
+            uapi::NR_LIST => uapi::IOC_LIST,
+            uapi::NR_STAT => uapi::IOC_STAT,
+            uapi::NR_READ => uapi::IOC_READ_IMAGE,
+            uapi::NR_DELETE => uapi::IOC_DELETE,
             _ => return Err(ENOTTY),
         };
-        if ioc_dir(cmd) != expect_dir {
+        if ioc_dir(cmd) != ioc_dir(expect) {
             return Err(ENOTTY);
         }
         match nr {
             uapi::NR_POOL_ATTACH => pool_attach(arg),
             uapi::NR_POOL_INFO => pool_info(arg),
-            _ => pool_detach(),
+            uapi::NR_POOL_DETACH => pool_detach(),
+            uapi::NR_CHECKPOINT => in_out::<Checkpoint>(arg, uapi::min_size::CHECKPOINT, checkpoint::checkpoint),
+            uapi::NR_LIST => in_out::<List>(arg, uapi::min_size::LIST, images::list),
+            uapi::NR_STAT => in_out::<Stat>(arg, uapi::min_size::STAT, images::stat),
+            uapi::NR_READ => {
+                let (req, _) = read_versioned::<Read>(arg, uapi::min_size::READ)?;
+                images::read(&*attached()?, &req)
+            }
+            _ => {
+                let (req, _) = read_versioned::<Delete>(arg, uapi::min_size::DELETE)?;
+                images::delete(&*attached()?, req.id)
+            }
         }
         .map(|()| 0)
     }
+}
+
+/// The attached pool (a reference: detach cannot unmap it under us).
+fn attached() -> Result<Arc<Pool>> {
+    POOL.lock().as_ref().cloned().ok_or(ENODEV)
+}
+
+/// Reads a versioned struct, runs `f` on the attached pool, writes it back.
+fn in_out<T: Pod>(arg: usize, min: usize, f: impl FnOnce(&Pool, &mut T) -> Result) -> Result {
+    let (mut v, size) = read_versioned::<T>(arg, min)?;
+    f(&*attached()?, &mut v)?;
+    write_versioned(arg, size, &v)
 }
 
 fn pool_attach(arg: usize) -> Result {
@@ -65,15 +94,17 @@ fn pool_attach(arg: usize) -> Result {
 
 fn pool_info(arg: usize) -> Result {
     let (_, size) = read_versioned::<PoolInfo>(arg, uapi::min_size::POOL_INFO)?;
-    let mut info = POOL.lock().as_ref().ok_or(ENODEV)?.info();
+    let mut info = attached()?.info()?;
     info.size = size.min(PoolInfo::SIZE) as u32;
-    write_versioned(arg, size, &info)
+    write_versioned(arg, size, &*info)
 }
 
 fn pool_detach() -> Result {
     if !kernel_util::capable_sys_admin() {
         return Err(EPERM);
     }
-    POOL.lock().take().ok_or(ENODEV)?.detach();
+    let mut pool = POOL.lock();
+    pool.as_ref().ok_or(ENODEV)?.detach()?;
+    *pool = None;
     Ok(())
 }

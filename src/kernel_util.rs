@@ -15,6 +15,18 @@ pub(crate) fn realtime_ns() -> u64 {
     unsafe { ffi::cxlfork_realtime_ns() }
 }
 
+/// `CLOCK_MONOTONIC` in ns.
+pub(crate) fn monotonic_ns() -> u64 {
+    // SAFETY: reads the clock, no preconditions.
+    unsafe { ffi::cxlfork_monotonic_ns() }
+}
+
+/// The caller's effective uid (in its user namespace).
+pub(crate) fn current_euid() -> u32 {
+    // SAFETY: reads the current task's credentials.
+    unsafe { ffi::cxlfork_current_euid() }
+}
+
 /// A random u64.
 pub(crate) fn random_u64() -> u64 {
     // SAFETY: no preconditions.

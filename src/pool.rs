@@ -1,43 +1,79 @@
 //! The attached pool: attach (validate, map, find or format the superblock,
-//! claim this host's slot), info, detach.
+//! claim this host's slot, load its directory), info, image allocation and
+//! publication, detach.
 //!
 //! Cross-host rules (there are no cross-host atomics): the superblock is
-//! written once, by the attach that formats; slot `i` and partition `i` are
-//! written only by the host attached as `i`. Everything read from the pool is
-//! copied out and validated before use.
+//! written once, by the attach that formats; slot `i`, directory `i` and
+//! partition `i` are written only by the host attached as `i`. Everything
+//! read from the pool is copied out and validated before use.
+//!
+//! Lock order: `crate::POOL` -> target `mmap_lock` -> `Pool::state`.
 
+use crate::abi::boxed_zeroed;
+use crate::abi::dir::{self, DirEntry, DIR_BYTES, DIR_ENTRIES};
+use crate::abi::image::{ImageHeader, LEASE_LINE, LEASE_OFF};
 use crate::abi::pod::Pod;
-use crate::abi::pool::{HostSlot, Layout, SlotView, Superblock};
-use crate::abi::uapi::{self, PoolAttach, PoolInfo, MAX_HOSTS};
+use crate::abi::pool::{HostSlot, Layout, SlotView, Superblock, PAGE_SIZE};
+use crate::abi::uapi::{self, ImageInfo, PoolAttach, PoolInfo, MAX_HOSTS};
 use crate::kernel_util::{self, RangeKind};
 use crate::pool_map::PoolMap;
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
 
 /// Physical base and size must be aligned to this (one PMD).
 const RANGE_ALIGN: u64 = 2 << 20;
+
+/// Mutable per-host state, written back to this host's slot and directory.
+pub(crate) struct PoolState {
+    /// Our slot as last written (we are its only writer).
+    slot: HostSlot,
+    /// Our directory as last written (`DIR_ENTRIES` entries).
+    dir: KVec<DirEntry>,
+    /// Set by detach: no more writes.
+    detached: bool,
+    /// Checkpoints in progress, and their page counts.
+    ckpt_active: u32,
+    ckpt_pages_done: u64,
+    ckpt_pages_total: u64,
+}
 
 /// This host's attachment to a pool.
 ///
 /// # Invariants
 ///
 /// `layout` was validated against (or written to) the superblock of `map`;
-/// `host_id < layout.max_hosts`; slot `host_id` in the pool holds `slot`.
+/// `host_id < layout.max_hosts`; slot `host_id` and directory `host_id` in
+/// the pool hold `state.slot` and `state.dir` unless `state.detached`.
+#[pin_data]
 pub(crate) struct Pool {
     map: PoolMap,
     layout: Layout,
     uuid: [u8; 16],
     host_id: u32,
-    slot: HostSlot,
+    #[pin]
+    state: Mutex<PoolState>,
+}
+
+/// Space reserved for an image being written: a RESERVED directory entry.
+pub(crate) struct Reservation {
+    index: usize,
+    /// Image id.
+    pub(crate) id: u64,
+    /// Pool offset of the extent.
+    pub(crate) offset: u64,
+    /// Bytes of the extent.
+    pub(crate) length: u64,
 }
 
 impl Pool {
     /// Attaches to the pool described by `req`. Nothing is left behind on error.
-    pub(crate) fn attach(req: &PoolAttach) -> Result<Self> {
+    pub(crate) fn attach(req: &PoolAttach) -> Result<Arc<Self>> {
         let format = req.flags & uapi::ATTACH_FORMAT != 0;
         let (base, size) = (req.phys_base, req.phys_size);
         let range_ok = size != 0
-            && base % RANGE_ALIGN == 0
-            && size % RANGE_ALIGN == 0
+            && base.is_multiple_of(RANGE_ALIGN)
+            && size.is_multiple_of(RANGE_ALIGN)
             && base.checked_add(size).is_some();
         if req.flags & !uapi::ATTACH_FLAGS != 0
             || !range_ok
@@ -48,7 +84,7 @@ impl Pool {
             return Err(EINVAL);
         }
         let kind = kernel_util::classify_range(base, size).inspect_err(|_| {
-            pr_warn!("attach: [{:#x}, +{:#x}) is System RAM or not inside one device range\n", base, size);
+            pr_warn!("attach: [{:#x}, +{:#x}) is System RAM or not a claimed device range\n", base, size);
         })?;
         if kind != RangeKind::Cxl {
             pr_info!("attach: [{:#x}, +{:#x}) is device memory outside any CXL window\n", base, size);
@@ -89,7 +125,10 @@ impl Pool {
             );
             return Err(EBUSY);
         }
-        let slot = view.claim(kernel_util::random_u64(), kernel_util::realtime_ns(), &kernel_util::nodename());
+        let (dir, used) = Self::load_dir(&map, &layout, req.host_id)?;
+        let mut slot = view.claim(kernel_util::random_u64(), kernel_util::realtime_ns(), &kernel_util::nodename());
+        slot.part_used = used;
+        slot.seal();
         map.write_pod(off, &slot)?;
         pr_info!(
             "attached pool [{:#x}, +{:#x}) as host {} of {} (generation {})\n",
@@ -99,17 +138,23 @@ impl Pool {
             layout.max_hosts,
             slot.generation
         );
+        let state = PoolState { slot, dir, detached: false, ckpt_active: 0, ckpt_pages_done: 0, ckpt_pages_total: 0 };
         // INVARIANT: `layout` came from the superblock just validated or written;
-        // `host_id < max_hosts` was checked; `slot` was just written.
-        Ok(Self { map, layout, uuid, host_id: req.host_id, slot })
+        // `host_id < max_hosts` was checked; `slot` and `dir` were just written.
+        Arc::pin_init(
+            pin_init!(Self { map, layout, uuid, host_id: req.host_id, state <- new_mutex!(state) }),
+            GFP_KERNEL,
+        )
     }
 
-    /// Writes empty slots, then the superblock last (it makes the pool valid).
+    /// Writes empty slots and directories, then the superblock last (it
+    /// makes the pool valid).
     fn format(map: &PoolMap, layout: &Layout, uuid: [u8; 16]) -> Result {
         // Invalidate first, so a crash midway leaves no valid superblock.
-        map.zero(0, crate::abi::pool::PAGE_SIZE as usize)?;
+        map.zero(0, PAGE_SIZE as usize)?;
         for id in 0..layout.max_hosts {
             map.zero(layout.slot_offset(id), layout.slot_stride as usize)?;
+            map.zero(dir::dir_offset(layout, id), DIR_BYTES as usize)?;
         }
         let sb = layout.superblock(uuid, kernel_util::realtime_ns());
         map.write_pod(0, &sb)?;
@@ -117,11 +162,61 @@ impl Pool {
         Ok(())
     }
 
+    /// Reads a host's directory.
+    fn read_dir(map: &PoolMap, layout: &Layout, host: u32) -> Result<KVec<DirEntry>> {
+        let mut dir = KVec::from_elem(DirEntry::zeroed(), DIR_ENTRIES as usize, GFP_KERNEL)?;
+        let base = dir::dir_offset(layout, host);
+        for (i, e) in dir.iter_mut().enumerate() {
+            *e = map.read_pod(base + (i * DirEntry::SIZE) as u64)?;
+        }
+        Ok(dir)
+    }
+
+    /// Loads our own directory at attach: entries left RESERVED by a
+    /// checkpoint that never finished, and corrupt ones, are cleared (no
+    /// checkpoint of ours can be running). Returns it and the bytes in use.
+    fn load_dir(map: &PoolMap, layout: &Layout, host: u32) -> Result<(KVec<DirEntry>, u64)> {
+        let mut dir = Self::read_dir(map, layout, host)?;
+        let base = dir::dir_offset(layout, host);
+        let mut used = 0u64;
+        for (i, e) in dir.iter_mut().enumerate() {
+            let keep = match e.validate(host, layout) {
+                Ok(None) => continue,
+                Ok(Some(v)) if v.state == dir::state::PUBLISHED => true,
+                Ok(Some(_)) => {
+                    pr_info!("attach: reclaiming an unfinished checkpoint's space (entry {})\n", i);
+                    false
+                }
+                Err(_) => {
+                    pr_warn!("attach: clearing corrupt directory entry {} of host {}\n", i, host);
+                    false
+                }
+            };
+            if keep {
+                used += e.length;
+            } else {
+                *e = DirEntry::zeroed();
+                map.write_pod(base + (i * DirEntry::SIZE) as u64, e)?;
+            }
+        }
+        Ok((dir, used))
+    }
+
+    /// The pool mapping.
+    pub(crate) fn map(&self) -> &PoolMap {
+        &self.map
+    }
+
+    /// This host's id.
+    pub(crate) fn host_id(&self) -> u32 {
+        self.host_id
+    }
+
     /// Reads and validates slot `id` (another host's slots change under us).
-    fn slot_view(&self, id: u32) -> SlotView {
+    fn slot_view(&self, id: u32, own: &HostSlot) -> SlotView {
         if id == self.host_id {
             // We are this slot's only writer: our copy is authoritative.
-            if let Ok(v) = self.slot.validate(id, &self.layout) {
+            if let Ok(v) = own.validate(id, &self.layout) {
                 return v;
             }
         }
@@ -137,8 +232,12 @@ impl Pool {
     }
 
     /// `CXLFORK_IOC_POOL_INFO`.
-    pub(crate) fn info(&self) -> PoolInfo {
-        let mut info = PoolInfo::zeroed();
+    pub(crate) fn info(&self) -> Result<KBox<PoolInfo>> {
+        let mut info = boxed_zeroed::<PoolInfo>(GFP_KERNEL)?;
+        let (own, active, done, total) = {
+            let s = self.state.lock();
+            (s.slot, s.ckpt_active, s.ckpt_pages_done, s.ckpt_pages_total)
+        };
         info.size = PoolInfo::SIZE as u32;
         info.abi_version = uapi::ABI_VERSION;
         info.uuid = self.uuid;
@@ -148,8 +247,11 @@ impl Pool {
         info.host_id = self.host_id;
         info.max_hosts = self.layout.max_hosts;
         info.format_version = crate::abi::pool::FORMAT_VERSION;
+        info.ckpt_active = active;
+        info.ckpt_pages_done = done;
+        info.ckpt_pages_total = total;
         for id in 0..self.layout.max_hosts {
-            let v = self.slot_view(id);
+            let v = self.slot_view(id, &own);
             let free = match v.info.state {
                 uapi::SLOT_INVALID => 0,
                 _ => self.layout.part_size - v.info.part_used,
@@ -163,16 +265,205 @@ impl Pool {
             }
             info.hosts[id as usize] = v.info;
         }
-        info
+        info.images = u32::try_from(self.published(&mut |_, _| {})?).unwrap_or(u32::MAX);
+        Ok(info)
     }
 
-    /// Detaches: marks this host's slot detached, then unmaps (on drop).
-    pub(crate) fn detach(mut self) {
-        self.slot.state = uapi::SLOT_DETACHED;
-        self.slot.seal();
-        if self.map.write_pod(self.layout.slot_offset(self.host_id), &self.slot).is_err() {
+    /// Calls `f(entry, header)` for every published image of every host,
+    /// `header` being `None` when the image's header fails validation.
+    /// Returns how many there are.
+    pub(crate) fn published(&self, f: &mut dyn FnMut(&DirEntry, Option<&ImageHeader>)) -> Result<usize> {
+        let mut n = 0;
+        let mut hdr = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
+        for host in 0..self.layout.max_hosts {
+            let dir = if host == self.host_id {
+                let s = self.state.lock();
+                let mut d = KVec::with_capacity(DIR_ENTRIES as usize, GFP_KERNEL)?;
+                d.extend_from_slice(&s.dir, GFP_KERNEL)?;
+                d
+            } else {
+                Self::read_dir(&self.map, &self.layout, host)?
+            };
+            for e in dir.iter() {
+                let Ok(Some(e)) = e.validate(host, &self.layout) else { continue };
+                if e.state != dir::state::PUBLISHED {
+                    continue;
+                }
+                n += 1;
+                let ok = self.map.read(e.offset, hdr.as_bytes_mut()).is_ok() && hdr.validate(e.offset, e.length).is_ok() && hdr.id == e.id;
+                f(&e, ok.then_some(&*hdr));
+            }
+        }
+        Ok(n)
+    }
+
+    /// The published directory entry of image `id`.
+    pub(crate) fn find(&self, id: u64) -> Result<DirEntry> {
+        let host = dir::id_host(id);
+        if host >= self.layout.max_hosts {
+            return Err(ENOENT);
+        }
+        let hit = |e: &DirEntry| matches!(e.validate(host, &self.layout), Ok(Some(v)) if v.id == id && v.state == dir::state::PUBLISHED);
+        let found = if host == self.host_id {
+            self.state.lock().dir.iter().find(|e| hit(e)).copied()
+        } else {
+            Self::read_dir(&self.map, &self.layout, host)?.iter().find(|e| hit(e)).copied()
+        };
+        found.ok_or(ENOENT)
+    }
+
+    /// Hosts holding a lease on the image at pool offset `base`.
+    pub(crate) fn leases(&self, base: u64) -> Result<u32> {
+        let mut n = 0;
+        for host in 0..self.layout.max_hosts {
+            let count: u64 = self.map.read_pod(base + LEASE_OFF + LEASE_LINE * u64::from(host))?;
+            if count != 0 {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Fills `info` for a directory entry and its header (if valid).
+    pub(crate) fn image_info(&self, e: &DirEntry, h: Option<&ImageHeader>, info: &mut ImageInfo) {
+        *info = ImageInfo::zeroed();
+        info.id = e.id;
+        info.base = e.offset;
+        info.size = e.length;
+        info.created_ns = e.created_ns;
+        info.owner_host = dir::id_host(e.id);
+        info.uid = e.uid;
+        info.gid = e.gid;
+        info.leases = self.leases(e.offset).unwrap_or(0);
+        let Some(h) = h else { return };
+        info.valid = 1;
+        info.pid = h.pid;
+        info.n_vmas = h.n_vmas;
+        info.n_files = h.n_files;
+        info.pages = h.n_data;
+        info.anon_pages = h.anon_pages;
+        info.file_pages = h.file_pages;
+        info.accessed_pages = h.accessed_pages;
+        info.dirty_pages = h.dirty_pages;
+        info.duration_ns = h.duration_ns;
+        info.name = h.name;
+        info.comm = h.comm;
+    }
+
+    fn write_dir_entry(&self, s: &PoolState, i: usize) -> Result {
+        self.map.write_pod(dir::dir_offset(&self.layout, self.host_id) + (i * DirEntry::SIZE) as u64, &s.dir[i])
+    }
+
+    fn write_slot(&self, s: &mut PoolState) -> Result {
+        s.slot.seal();
+        self.map.write_pod(self.layout.slot_offset(self.host_id), &s.slot)
+    }
+
+    /// Reserves `length` bytes of our partition for a new image: first fit,
+    /// recorded as a RESERVED entry. ENOSPC if there is no room.
+    pub(crate) fn reserve(&self, length: u64, uid: u32, gid: u32) -> Result<Reservation> {
+        let mut s = self.state.lock();
+        if s.detached {
+            return Err(ENODEV);
+        }
+        let index = s.dir.iter().position(|e| e.magic == 0).ok_or(ENOSPC)?;
+        let mut used = KVec::with_capacity(DIR_ENTRIES as usize, GFP_KERNEL)?;
+        for e in s.dir.iter().filter(|e| e.magic != 0) {
+            used.push((e.offset, e.length), GFP_KERNEL)?;
+        }
+        let (start, end) = dir::data_area(&self.layout, self.host_id);
+        let offset = dir::first_fit(&used, start, end, length).ok_or(ENOSPC)?;
+        let id = dir::image_id(self.host_id, s.slot.next_seq);
+        s.slot.next_seq += 1;
+        self.write_slot(&mut s)?;
+        s.dir[index] = DirEntry::new(dir::state::RESERVED, id, offset, length, 0, uid, gid);
+        self.write_dir_entry(&s, index)?;
+        Ok(Reservation { index, id, offset, length })
+    }
+
+    /// Publishes a complete image: its entry becomes PUBLISHED (written
+    /// last, after the image itself).
+    pub(crate) fn publish(&self, r: Reservation, created_ns: u64) -> Result {
+        let mut s = self.state.lock();
+        if s.detached {
+            return Err(ENODEV);
+        }
+        let e = s.dir[r.index];
+        s.dir[r.index] = DirEntry::new(dir::state::PUBLISHED, r.id, r.offset, r.length, created_ns, e.uid, e.gid);
+        self.write_dir_entry(&s, r.index)?;
+        s.slot.part_used += r.length;
+        self.write_slot(&mut s)
+    }
+
+    /// Drops a reservation (the checkpoint failed): nothing stays visible.
+    pub(crate) fn abort(&self, r: Reservation) {
+        let mut s = self.state.lock();
+        s.dir[r.index] = DirEntry::zeroed();
+        if !s.detached && self.write_dir_entry(&s, r.index).is_err() {
+            pr_warn!("checkpoint: could not clear directory entry {}\n", r.index);
+        }
+    }
+
+    /// Deletes our image `id`: EXDEV if another host owns it, EBUSY while
+    /// leases exist. `may` decides permission from the entry.
+    pub(crate) fn delete(&self, id: u64, may: impl FnOnce(&DirEntry) -> bool) -> Result {
+        if dir::id_host(id) != self.host_id {
+            self.find(id)?;
+            return Err(EXDEV);
+        }
+        let mut s = self.state.lock();
+        if s.detached {
+            return Err(ENODEV);
+        }
+        let i = s
+            .dir
+            .iter()
+            .position(|e| e.magic != 0 && e.id == id && e.state == dir::state::PUBLISHED)
+            .ok_or(ENOENT)?;
+        let e = s.dir[i];
+        if !may(&e) {
+            return Err(EPERM);
+        }
+        if self.leases(e.offset)? != 0 {
+            return Err(EBUSY);
+        }
+        s.dir[i] = DirEntry::zeroed();
+        self.write_dir_entry(&s, i)?;
+        s.slot.part_used -= e.length;
+        self.write_slot(&mut s)
+    }
+
+    /// Progress accounting of running checkpoints.
+    pub(crate) fn ckpt_progress(&self, start: bool, done: u64, total: u64) {
+        let mut s = self.state.lock();
+        if start {
+            s.ckpt_active += 1;
+            s.ckpt_pages_total += total;
+        }
+        s.ckpt_pages_done += done;
+    }
+
+    /// A checkpoint ended: drop its counts.
+    pub(crate) fn ckpt_end(&self, done: u64, total: u64) {
+        let mut s = self.state.lock();
+        s.ckpt_active -= 1;
+        s.ckpt_pages_done -= done;
+        s.ckpt_pages_total -= total;
+    }
+
+    /// Detaches: EBUSY while a checkpoint runs; marks this host's slot
+    /// detached. The mapping goes when the last reference does.
+    pub(crate) fn detach(&self) -> Result {
+        let mut s = self.state.lock();
+        if s.ckpt_active != 0 {
+            return Err(EBUSY);
+        }
+        s.detached = true;
+        s.slot.state = uapi::SLOT_DETACHED;
+        if self.write_slot(&mut s).is_err() {
             pr_warn!("detach: could not write host slot {}\n", self.host_id);
         }
         pr_info!("detached from pool as host {}\n", self.host_id);
+        Ok(())
     }
 }

@@ -88,6 +88,12 @@ impl PoolMap {
         Ok(())
     }
 
+    /// Runs `f` with the kernel address of pool bytes `off..off + len`, which
+    /// must lie inside the range; `f` may write them (the caller owns them).
+    pub(crate) fn with_dst<R>(&self, off: u64, len: usize, f: impl FnOnce(*mut c_void) -> Result<R>) -> Result<R> {
+        f(self.at(off, len)?)
+    }
+
     /// Reads a plain-old-data struct at `off`.
     pub(crate) fn read_pod<T: Pod>(&self, off: u64) -> Result<T> {
         let mut v = T::zeroed();

@@ -4,6 +4,7 @@
  * bindings lack, each behind a plain function. Declared for Rust in ffi.rs.
  */
 #include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
 #include <linux/mm.h>
@@ -115,4 +116,14 @@ void cxlfork_random_uuid(u8 out[16])
 void cxlfork_nodename(char *buf, size_t len)
 {
 	strscpy(buf, utsname()->nodename, len);
+}
+
+u32 cxlfork_current_euid(void)
+{
+	return from_kuid_munged(current_user_ns(), current_euid());
+}
+
+u64 cxlfork_monotonic_ns(void)
+{
+	return ktime_get_ns();
 }

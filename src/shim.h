@@ -16,11 +16,14 @@ u64 cxlfork_realtime_ns(void);
 u64 cxlfork_random_u64(void);
 void cxlfork_random_uuid(u8 out[16]);
 void cxlfork_nodename(char *buf, size_t len);
+u32 cxlfork_current_euid(void);
+u64 cxlfork_monotonic_ns(void);
 
 /* Task side (shim_task.c). Constants mirror rust/cxlfork-abi/src/image.rs. */
 #define CXLFORK_REGS_SELF	1
 #define CXLFORK_REGS_STOPPED	2
 #define CXLFORK_REGS_RESTART	3
+#define CXLFORK_REGS_INTERRUPTED	4
 #define CXLFORK_NSIG		64
 #define CXLFORK_NRLIMITS	16
 #define CXLFORK_VMA_ANON	1
@@ -32,6 +35,7 @@ void cxlfork_nodename(char *buf, size_t len);
 #define CXLFORK_VMA_VVAR	7
 #define CXLFORK_VMA_VVAR_VCLOCK	8
 #define CXLFORK_VMA_SPECIAL	9
+#define CXLFORK_VMA_SHARED_ANON	10
 #define CXLFORK_FILE_REG	1
 #define CXLFORK_FILE_DIR	2
 #define CXLFORK_FILE_CHR	3

@@ -22,6 +22,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/shmem_fs.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -211,6 +212,7 @@ int cxlfork_target_regs(struct cxlfork_target *t, u64 *out)
 				/* The restart block stays with this task: the
 				 * clone sees the call interrupted. */
 				o->ax = -EINTR;
+				origin = CXLFORK_REGS_INTERRUPTED;
 				break;
 			}
 		}
@@ -338,8 +340,8 @@ static const char *special_name(struct vm_area_struct *vma)
  * The first VMA ending above addr: fills out = {start, end, vm_flags, pgoff,
  * kind} and its path or special name into path (NUL-terminated).
  * Returns 0, 1 if there is none, or -EOPNOTSUPP for a mapping cxlfork cannot
- * checkpoint (hugetlb, PFN/IO maps, shared mappings of unlinked files such as
- * MAP_SHARED|MAP_ANONYMOUS), -ENAMETOOLONG. Call with the mmap lock held.
+ * checkpoint (hugetlb, PFN/IO maps, shared mappings of unlinked non-shmem
+ * files), -ENAMETOOLONG. Call with the mmap lock held.
  */
 int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen)
 {
@@ -375,9 +377,15 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 			return PTR_ERR(p);
 		memmove(path, p, strlen(p) + 1);
 		if (vma->vm_flags & VM_SHARED) {
-			if (file_inode(vma->vm_file)->i_nlink == 0)
-				return -EOPNOTSUPP;
-			kind = CXLFORK_VMA_FILE_SHARED;
+			/* Unlinked shmem (MAP_SHARED|MAP_ANONYMOUS, memfd, deleted
+			 * tmpfs files) cannot be reopened: copy its pages. */
+			if (file_inode(vma->vm_file)->i_nlink == 0) {
+				if (!shmem_file(vma->vm_file))
+					return -EOPNOTSUPP;
+				kind = CXLFORK_VMA_SHARED_ANON;
+			} else {
+				kind = CXLFORK_VMA_FILE_SHARED;
+			}
 		} else {
 			kind = CXLFORK_VMA_FILE_PRIVATE;
 		}

@@ -87,11 +87,125 @@ struct cxlfork_pool_info {
 	__u32 format_version;	/* out: on-pool format version */
 	__u32 hosts_in_use;	/* out: slots currently attached */
 	struct cxlfork_host_info hosts[CXLFORK_MAX_HOSTS]; /* out: [0, max_hosts) */
+	__u32 images;		/* out: published images, all hosts */
+	__u32 ckpt_active;	/* out: checkpoints in progress on this host */
+	__u64 ckpt_pages_done;	/* out: their pages copied so far */
+	__u64 ckpt_pages_total;	/* out: their pages to copy */
+};
+
+#define CXLFORK_NAME_LEN	64
+
+/* struct cxlfork_checkpoint.flags: what happens to a target (pid > 0) after. */
+#define CXLFORK_CKPT_LEAVE_STOPPED	(1U << 0)	/* default: resume it */
+#define CXLFORK_CKPT_KILL		(1U << 1)
+#define CXLFORK_CKPT_FLAGS	(CXLFORK_CKPT_LEAVE_STOPPED | CXLFORK_CKPT_KILL)
+
+/*
+ * CXLFORK_IOC_CHECKPOINT: checkpoint process `pid` (0: the caller itself,
+ * like fork(): the call returns 0 once the image is published, and a
+ * positive clone number in each restored clone) into this host's partition.
+ * Another process needs CAP_SYS_ADMIN, or the caller's uid and gid equal to
+ * its real, effective and saved ones with the target dumpable. The target
+ * is stopped (SIGSTOP) while it is copied, then resumed, left stopped or
+ * killed per flags. Shared memory that cannot be reopened by name
+ * (MAP_SHARED|MAP_ANONYMOUS, memfd, unlinked tmpfs files) is copied like
+ * private memory. Errors: ENODEV (no pool), ESRCH, EPERM, EINVAL (flags,
+ * kernel thread), EOPNOTSUPP (multi-threaded target; hugetlb or PFN
+ * mappings; shared unlinked non-tmpfs files), ENOSPC (partition or
+ * directory full), EAGAIN
+ * (pages under swap/migration), EINTR, EFAULT, E2BIG. Nothing is left in
+ * the pool on error.
+ */
+struct cxlfork_checkpoint {
+	__u32 size;		/* in: sizeof(struct cxlfork_checkpoint) */
+	__u32 flags;		/* in: CXLFORK_CKPT_* */
+	__s32 pid;		/* in: target, 0 for the caller */
+	__u32 __reserved;	/* in: 0 */
+	char name[CXLFORK_NAME_LEN];	/* in: label, NUL-terminated (may be empty) */
+	__u64 image_id;		/* out */
+	__u64 image_size;	/* out: bytes of pool used */
+	__u64 pages;		/* out: data pages copied */
+	__u64 duration_ns;	/* out */
+};
+
+/* One image, as listed or stat'ed. */
+struct cxlfork_image_info {
+	__u64 id;
+	__u64 base;		/* pool offset */
+	__u64 size;		/* bytes */
+	__u64 created_ns;	/* CLOCK_REALTIME of publication */
+	__u32 owner_host;
+	__u32 uid;
+	__u32 gid;
+	__u32 pid;		/* pid at checkpoint */
+	__u32 valid;		/* 0: the header fails validation; only id, base,
+				   size, created_ns, owner_host, uid, gid are set */
+	__u32 leases;		/* hosts holding a lease on it */
+	__u32 n_vmas;
+	__u32 n_files;
+	__u64 pages;		/* data pages */
+	__u64 anon_pages;
+	__u64 file_pages;
+	__u64 accessed_pages;
+	__u64 dirty_pages;
+	__u64 duration_ns;	/* checkpoint time */
+	char name[CXLFORK_NAME_LEN];
+	char comm[16];
+};
+
+/*
+ * CXLFORK_IOC_LIST: the pool's published images, all hosts' directories.
+ * Errors: ENODEV, EFAULT, EINVAL.
+ */
+struct cxlfork_list {
+	__u32 size;		/* in: sizeof(struct cxlfork_list) */
+	__u32 count;		/* in: room in images[]; out: entries written */
+	__u32 total;		/* out: images in the pool */
+	__u32 __reserved;
+	__u64 images;		/* in: pointer to struct cxlfork_image_info[count] */
+};
+
+/* CXLFORK_IOC_STAT: one image. Errors: ENODEV, ENOENT, EBADMSG (invalid). */
+struct cxlfork_stat {
+	__u32 size;		/* in: sizeof(struct cxlfork_stat) */
+	__u32 __reserved;
+	__u64 id;		/* in */
+	struct cxlfork_image_info info;	/* out */
+};
+
+/*
+ * CXLFORK_IOC_READ: copy bytes [offset, offset + length) of an image's
+ * extent (raw, for inspection tools). Owner uid or CAP_SYS_ADMIN.
+ * Errors: ENODEV, ENOENT, EPERM, EINVAL (range), EFAULT.
+ */
+struct cxlfork_read {
+	__u32 size;		/* in: sizeof(struct cxlfork_read) */
+	__u32 __reserved;
+	__u64 id;
+	__u64 offset;
+	__u64 length;
+	__u64 buf;		/* in: user pointer */
+};
+
+/*
+ * CXLFORK_IOC_DELETE: remove an image. Only its owner host may; owner uid or
+ * CAP_SYS_ADMIN. Errors: ENODEV, ENOENT, EXDEV (another host's image),
+ * EPERM, EBUSY (clones hold leases).
+ */
+struct cxlfork_delete {
+	__u32 size;		/* in: sizeof(struct cxlfork_delete) */
+	__u32 __reserved;
+	__u64 id;
 };
 
 #define CXLFORK_IOC_POOL_ATTACH	_IOW(CXLFORK_IOC_MAGIC, 0x01, struct cxlfork_pool_attach)
 #define CXLFORK_IOC_POOL_INFO	_IOWR(CXLFORK_IOC_MAGIC, 0x02, struct cxlfork_pool_info)
 /* CAP_SYS_ADMIN. Errors: EPERM, ENODEV (no pool). */
 #define CXLFORK_IOC_POOL_DETACH	_IO(CXLFORK_IOC_MAGIC, 0x03)
+#define CXLFORK_IOC_CHECKPOINT	_IOWR(CXLFORK_IOC_MAGIC, 0x10, struct cxlfork_checkpoint)
+#define CXLFORK_IOC_LIST	_IOWR(CXLFORK_IOC_MAGIC, 0x11, struct cxlfork_list)
+#define CXLFORK_IOC_STAT	_IOWR(CXLFORK_IOC_MAGIC, 0x12, struct cxlfork_stat)
+#define CXLFORK_IOC_READ	_IOW(CXLFORK_IOC_MAGIC, 0x13, struct cxlfork_read)
+#define CXLFORK_IOC_DELETE	_IOW(CXLFORK_IOC_MAGIC, 0x14, struct cxlfork_delete)
 
 #endif /* _UAPI_LINUX_CXLFORK_H */

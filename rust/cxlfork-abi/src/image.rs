@@ -106,6 +106,11 @@ pub mod vma_kind {
     pub const VVAR_VCLOCK: u32 = 8;
     /// Another special mapping (e.g. `[uprobes]`): recorded, never copied.
     pub const SPECIAL: u32 = 9;
+    /// Shared memory with no name to reopen (MAP_SHARED|MAP_ANONYMOUS,
+    /// memfd, unlinked tmpfs): pages copied; the clone gets its own.
+    pub const SHARED_ANON: u32 = 10;
+    /// The highest kind.
+    pub const LAST: u32 = SHARED_ANON;
 
     /// A short name, as in /proc/PID/maps where it has one.
     pub fn name(k: u32) -> &'static str {
@@ -119,13 +124,14 @@ pub mod vma_kind {
             VVAR => "[vvar]",
             VVAR_VCLOCK => "[vvar_vclock]",
             SPECIAL => "special",
+            SHARED_ANON => "shared-anon",
             _ => "?",
         }
     }
 
     /// Whether pages of this kind are copied into the image.
     pub fn copies_pages(k: u32) -> bool {
-        matches!(k, ANON | HEAP | STACK | FILE_PRIVATE)
+        matches!(k, ANON | HEAP | STACK | FILE_PRIVATE | SHARED_ANON)
     }
 }
 
@@ -237,6 +243,9 @@ pub const REGS_STOPPED: u64 = 2;
 /// Taken from a process stopped in a restartable system call, already in the
 /// restarted form (ip on the `syscall` instruction, ax = the call number).
 pub const REGS_RESTART: u64 = 3;
+/// Taken from a process stopped in a system call that restarts through its
+/// restart block (nanosleep, poll...): the clone sees it return `-EINTR`.
+pub const REGS_INTERRUPTED: u64 = 4;
 
 pod_struct! {
     /// One VMA.
@@ -512,38 +521,38 @@ impl ImageLayout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageError {
     /// Not an image (magic).
-    BadMagic,
+    Magic,
     /// Unknown version or header size.
-    BadVersion,
+    Version,
     /// Header checksum mismatch.
-    BadHeaderChecksum,
+    HeaderChecksum,
     /// Metadata checksum mismatch.
-    BadMetaChecksum,
+    MetaChecksum,
     /// A leaf table's checksum mismatch.
-    BadLeafChecksum,
+    LeafChecksum,
     /// Counts, offsets or sizes inconsistent with the layout or the extent.
-    BadLayout,
+    Layout,
     /// A VMA is unsorted, overlapping, empty, non-canonical or unaligned.
-    BadVma,
+    Vma,
     /// A path or name runs outside the strings.
-    BadString,
+    String,
     /// A page-table entry points outside the image's own tables or data.
-    BadPageTable,
+    PageTable,
 }
 
 impl ImageError {
     /// A short human-readable reason.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::BadMagic => "not an image (bad magic)",
-            Self::BadVersion => "unsupported image version",
-            Self::BadHeaderChecksum => "header checksum mismatch",
-            Self::BadMetaChecksum => "metadata checksum mismatch",
-            Self::BadLeafChecksum => "leaf page table checksum mismatch",
-            Self::BadLayout => "counts or offsets inconsistent with the image extent",
-            Self::BadVma => "VMA table unsorted, overlapping or non-canonical",
-            Self::BadString => "path outside the string table",
-            Self::BadPageTable => "page-table entry points outside the image",
+            Self::Magic => "not an image (bad magic)",
+            Self::Version => "unsupported image version",
+            Self::HeaderChecksum => "header checksum mismatch",
+            Self::MetaChecksum => "metadata checksum mismatch",
+            Self::LeafChecksum => "leaf page table checksum mismatch",
+            Self::Layout => "counts or offsets inconsistent with the image extent",
+            Self::Vma => "VMA table unsorted, overlapping or non-canonical",
+            Self::String => "path outside the string table",
+            Self::PageTable => "page-table entry points outside the image",
         }
     }
 }
@@ -561,16 +570,16 @@ impl ImageHeader {
     /// extent holds `extent` bytes; returns the layout its counts imply.
     pub fn validate(&self, base: u64, extent: u64) -> Result<ImageLayout, ImageError> {
         if self.magic != IMG_MAGIC {
-            return Err(ImageError::BadMagic);
+            return Err(ImageError::Magic);
         }
         if self.version != IMG_VERSION || self.header_size as usize != Self::SIZE {
-            return Err(ImageError::BadVersion);
+            return Err(ImageError::Version);
         }
         if self.header_crc != self.compute_crc() {
-            return Err(ImageError::BadHeaderChecksum);
+            return Err(ImageError::HeaderChecksum);
         }
         let l = ImageLayout::new(self.n_vmas, self.n_files, self.strings_len, self.fpu_len, self.n_upper, self.n_leaves, self.n_data)
-            .ok_or(ImageError::BadLayout)?;
+            .ok_or(ImageError::Layout)?;
         let placed = self.vmas_off == l.vmas_off
             && self.files_off == l.files_off
             && self.strings_off == l.strings_off
@@ -582,12 +591,12 @@ impl ImageHeader {
             && self.data_off == l.data_off;
         let base_ok = base.is_multiple_of(PAGE_SIZE) && base.checked_add(l.size).is_some();
         if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok {
-            return Err(ImageError::BadLayout);
+            return Err(ImageError::Layout);
         }
         // Tables: a tree needs at least a root when it has leaves, and at
         // most one root + PUD + PMD table per leaf.
         if (self.n_leaves == 0) != (self.n_upper == 0) || self.n_upper > 1 + 2 * self.n_leaves {
-            return Err(ImageError::BadLayout);
+            return Err(ImageError::Layout);
         }
         Ok(l)
     }
@@ -595,17 +604,17 @@ impl ImageHeader {
 
 /// A string of the strings table.
 pub fn string_at(strings: &[u8], off: u32, len: u32) -> Result<&[u8], ImageError> {
-    let end = (off as usize).checked_add(len as usize).ok_or(ImageError::BadString)?;
-    strings.get(off as usize..end).ok_or(ImageError::BadString)
+    let end = (off as usize).checked_add(len as usize).ok_or(ImageError::String)?;
+    strings.get(off as usize..end).ok_or(ImageError::String)
 }
 
 fn read_at<T: Pod>(meta: &[u8], image_off: u64, index: u64) -> Result<T, ImageError> {
     let off = image_off
         .checked_sub(META_OFF)
         .and_then(|o| o.checked_add(index.checked_mul(core::mem::size_of::<T>() as u64)?))
-        .ok_or(ImageError::BadLayout)?;
-    let off = usize::try_from(off).map_err(|_| ImageError::BadLayout)?;
-    T::read_from(meta.get(off..).ok_or(ImageError::BadLayout)?).ok_or(ImageError::BadLayout)
+        .ok_or(ImageError::Layout)?;
+    let off = usize::try_from(off).map_err(|_| ImageError::Layout)?;
+    T::read_from(meta.get(off..).ok_or(ImageError::Layout)?).ok_or(ImageError::Layout)
 }
 
 /// Accessors over an image's validated metadata bytes `[META_OFF, leaves_off)`.
@@ -671,10 +680,10 @@ impl<'a> Meta<'a> {
     /// header passed [`ImageHeader::validate`].
     pub fn validate(header: &'a ImageHeader, meta: &'a [u8]) -> Result<Self, ImageError> {
         if meta.len() as u64 != header.leaves_off - META_OFF {
-            return Err(ImageError::BadLayout);
+            return Err(ImageError::Layout);
         }
         if crc32c(meta) != header.meta_crc {
-            return Err(ImageError::BadMetaChecksum);
+            return Err(ImageError::MetaChecksum);
         }
         let m = Self { header, bytes: meta };
         m.validate_vmas()?;
@@ -695,11 +704,11 @@ impl<'a> Meta<'a> {
                 && v.start < v.end
                 && v.end <= USER_END
                 && v.start >= prev_end
-                && (1..=vma_kind::SPECIAL).contains(&v.kind)
+                && (1..=vma_kind::LAST).contains(&v.kind)
                 && v.pages <= (v.end - v.start) / PAGE_SIZE
                 && v.reserved == 0;
             if !ok {
-                return Err(ImageError::BadVma);
+                return Err(ImageError::Vma);
             }
             self.vma_path(&v)?;
             prev_end = v.end;
@@ -733,7 +742,7 @@ impl<'a> Meta<'a> {
         if ok {
             Ok(())
         } else {
-            Err(ImageError::BadPageTable)
+            Err(ImageError::PageTable)
         }
     }
 
@@ -755,7 +764,7 @@ impl<'a> Meta<'a> {
                 continue;
             }
             if i >= PT_ENTRIES / 2 || 1 + n_puds >= h.n_upper {
-                return Err(ImageError::BadPageTable);
+                return Err(ImageError::PageTable);
             }
             self.check_upper(e, upper(1 + n_puds))?;
             n_puds += 1;
@@ -769,14 +778,14 @@ impl<'a> Meta<'a> {
                     continue;
                 }
                 if 1 + n_puds + n_pmds >= h.n_upper {
-                    return Err(ImageError::BadPageTable);
+                    return Err(ImageError::PageTable);
                 }
                 self.check_upper(e, upper(1 + n_puds + n_pmds))?;
                 n_pmds += 1;
             }
         }
         if 1 + n_puds + n_pmds != h.n_upper {
-            return Err(ImageError::BadPageTable);
+            return Err(ImageError::PageTable);
         }
         // Walk again, now with addresses: PMD entries name the leaves in order.
         let (mut pud_t, mut pmd_t, mut leaf) = (1u32, 1 + n_puds, 0u32);
@@ -794,13 +803,13 @@ impl<'a> Meta<'a> {
                         continue;
                     }
                     if leaf >= h.n_leaves {
-                        return Err(ImageError::BadPageTable);
+                        return Err(ImageError::PageTable);
                     }
                     self.check_upper(e, h.leaves_off + PAGE_SIZE * u64::from(leaf))?;
                     let vaddr = ((i as u64) << 39) | ((j as u64) << 30) | ((k as u64) << 21);
                     let li = self.leaf(leaf)?;
                     if li.vaddr != vaddr || li.mapped as usize > PT_ENTRIES {
-                        return Err(ImageError::BadPageTable);
+                        return Err(ImageError::PageTable);
                     }
                     leaf += 1;
                 }
@@ -809,44 +818,43 @@ impl<'a> Meta<'a> {
             pud_t += 1;
         }
         if leaf != h.n_leaves {
-            return Err(ImageError::BadPageTable);
+            return Err(ImageError::PageTable);
         }
         Ok(())
     }
 
     /// Validates leaf table `k` (its 4 KiB `bytes`): checksum, and every
     /// entry that maps a frame maps one of the image's own data pages.
-    /// Returns the entries.
-    pub fn validate_leaf(&self, k: u32, bytes: &[u8]) -> Result<[u64; PT_ENTRIES], ImageError> {
+    /// Writes the entries to `out` (512 words; not on the kernel stack).
+    pub fn validate_leaf(&self, k: u32, bytes: &[u8], out: &mut [u64]) -> Result<(), ImageError> {
         let li = self.leaf(k)?;
-        if bytes.len() != PAGE_SIZE as usize {
-            return Err(ImageError::BadLayout);
+        if bytes.len() != PAGE_SIZE as usize || out.len() != PT_ENTRIES {
+            return Err(ImageError::Layout);
         }
         if crc32c(bytes) != li.crc {
-            return Err(ImageError::BadLeafChecksum);
+            return Err(ImageError::LeafChecksum);
         }
         let h = self.header;
         let first = (h.base + h.data_off) / PAGE_SIZE;
         let end = first + h.n_data;
-        let mut out = [0u64; PT_ENTRIES];
         let mut mapped = 0u32;
         for (i, e) in out.iter_mut().enumerate() {
-            let v = u64::read_from(&bytes[i * 8..]).ok_or(ImageError::BadLayout)?;
+            let v = u64::read_from(&bytes[i * 8..]).ok_or(ImageError::Layout)?;
             if pte::maps_frame(v) {
                 let f = pte::frame(v);
                 if f < first || f >= end {
-                    return Err(ImageError::BadPageTable);
+                    return Err(ImageError::PageTable);
                 }
                 mapped += 1;
             } else if v != 0 {
-                return Err(ImageError::BadPageTable);
+                return Err(ImageError::PageTable);
             }
             *e = v;
         }
         if mapped != li.mapped {
-            return Err(ImageError::BadPageTable);
+            return Err(ImageError::PageTable);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -876,8 +884,11 @@ pub fn upper_table_count(vaddrs: &[u64]) -> u32 {
 /// address order) for the sorted, distinct leaf addresses `vaddrs` of an
 /// image at pool offset `base` with header `h` (its `upper_off`,
 /// `leaves_off` and `n_upper` set). Entries are `pool offset | UPPER_FLAGS`.
-pub fn fill_upper_table(t: u32, vaddrs: &[u64], h: &ImageHeader, out: &mut [u64; PT_ENTRIES]) {
+pub fn fill_upper_table(t: u32, vaddrs: &[u64], h: &ImageHeader, out: &mut [u64]) {
     out.fill(0);
+    if out.len() != PT_ENTRIES {
+        return;
+    }
     let upper = |i: u32| h.base + h.upper_off + PAGE_SIZE * u64::from(i);
     // Distinct PGD indices are PUD tables 1..=n_puds, distinct (PGD, PUD)
     // pairs are PMD tables after them.
@@ -943,3 +954,11 @@ pub fn seal(h: &mut ImageHeader, meta: &[u8]) {
     h.meta_crc = crc32c(meta);
     h.header_crc = h.compute_crc();
 }
+
+impl core::fmt::Display for ImageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for ImageError {}

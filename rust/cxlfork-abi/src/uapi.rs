@@ -97,6 +97,153 @@ pod_struct! {
         pub hosts_in_use: u32,
         /// Slots `[0, max_hosts)`.
         pub hosts: [HostInfo; MAX_HOSTS],
+        /// Published images, all hosts.
+        pub images: u32,
+        /// Checkpoints in progress on this host.
+        pub ckpt_active: u32,
+        /// Their pages copied so far.
+        pub ckpt_pages_done: u64,
+        /// Their pages to copy.
+        pub ckpt_pages_total: u64,
+    }
+}
+
+/// Bytes of an image name, NUL included.
+pub const NAME_LEN: usize = 64;
+/// Checkpoint flag: leave the target stopped afterwards.
+pub const CKPT_LEAVE_STOPPED: u32 = 1 << 0;
+/// Checkpoint flag: kill the target afterwards.
+pub const CKPT_KILL: u32 = 1 << 1;
+/// Every checkpoint flag.
+pub const CKPT_FLAGS: u32 = CKPT_LEAVE_STOPPED | CKPT_KILL;
+
+pod_struct! {
+    /// `struct cxlfork_checkpoint`.
+    pub struct Checkpoint {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// `CKPT_*`.
+        pub flags: u32,
+        /// Target pid, 0 for the caller (i32 in C).
+        pub pid: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Label, NUL-terminated.
+        pub name: [u8; NAME_LEN],
+        /// Out: image id.
+        pub image_id: u64,
+        /// Out: bytes of pool used.
+        pub image_size: u64,
+        /// Out: data pages copied.
+        pub pages: u64,
+        /// Out: checkpoint time.
+        pub duration_ns: u64,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_image_info`.
+    pub struct ImageInfo {
+        /// Image id.
+        pub id: u64,
+        /// Pool offset.
+        pub base: u64,
+        /// Bytes.
+        pub size: u64,
+        /// Publication time.
+        pub created_ns: u64,
+        /// Owner host.
+        pub owner_host: u32,
+        /// Owner uid.
+        pub uid: u32,
+        /// Owner gid.
+        pub gid: u32,
+        /// Pid at checkpoint.
+        pub pid: u32,
+        /// 0 if the header fails validation.
+        pub valid: u32,
+        /// Hosts holding a lease.
+        pub leases: u32,
+        /// VMAs.
+        pub n_vmas: u32,
+        /// Files.
+        pub n_files: u32,
+        /// Data pages.
+        pub pages: u64,
+        /// Anonymous pages.
+        pub anon_pages: u64,
+        /// Private file pages.
+        pub file_pages: u64,
+        /// Pages with the Accessed bit.
+        pub accessed_pages: u64,
+        /// Pages with the Dirty bit.
+        pub dirty_pages: u64,
+        /// Checkpoint time.
+        pub duration_ns: u64,
+        /// Label.
+        pub name: [u8; NAME_LEN],
+        /// Command name.
+        pub comm: [u8; 16],
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_list`.
+    pub struct List {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// In: room in `images`; out: entries written.
+        pub count: u32,
+        /// Out: images in the pool.
+        pub total: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// User pointer to `ImageInfo[count]`.
+        pub images: u64,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_stat`.
+    pub struct Stat {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Image id.
+        pub id: u64,
+        /// Out.
+        pub info: ImageInfo,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_read`.
+    pub struct Read {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Image id.
+        pub id: u64,
+        /// Offset in the image.
+        pub offset: u64,
+        /// Bytes.
+        pub length: u64,
+        /// User pointer.
+        pub buf: u64,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_delete`.
+    pub struct Delete {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Image id.
+        pub id: u64,
     }
 }
 
@@ -115,6 +262,28 @@ pub const NR_POOL_INFO: u32 = 0x02;
 /// Command number of `CXLFORK_IOC_POOL_DETACH`.
 pub const NR_POOL_DETACH: u32 = 0x03;
 
+/// Command number of `CXLFORK_IOC_CHECKPOINT`.
+pub const NR_CHECKPOINT: u32 = 0x10;
+/// Command number of `CXLFORK_IOC_LIST`.
+pub const NR_LIST: u32 = 0x11;
+/// Command number of `CXLFORK_IOC_STAT`.
+pub const NR_STAT: u32 = 0x12;
+/// Command number of `CXLFORK_IOC_READ`.
+pub const NR_READ: u32 = 0x13;
+/// Command number of `CXLFORK_IOC_DELETE`.
+pub const NR_DELETE: u32 = 0x14;
+
+/// `CXLFORK_IOC_CHECKPOINT`.
+pub const IOC_CHECKPOINT: u32 = ioc(IOC_READ | IOC_WRITE, NR_CHECKPOINT, Checkpoint::SIZE);
+/// `CXLFORK_IOC_LIST`.
+pub const IOC_LIST: u32 = ioc(IOC_READ | IOC_WRITE, NR_LIST, List::SIZE);
+/// `CXLFORK_IOC_STAT`.
+pub const IOC_STAT: u32 = ioc(IOC_READ | IOC_WRITE, NR_STAT, Stat::SIZE);
+/// `CXLFORK_IOC_READ`.
+pub const IOC_READ_IMAGE: u32 = ioc(IOC_WRITE, NR_READ, Read::SIZE);
+/// `CXLFORK_IOC_DELETE`.
+pub const IOC_DELETE: u32 = ioc(IOC_WRITE, NR_DELETE, Delete::SIZE);
+
 /// `CXLFORK_IOC_POOL_ATTACH`.
 pub const IOC_POOL_ATTACH: u32 = ioc(IOC_WRITE, NR_POOL_ATTACH, PoolAttach::SIZE);
 /// `CXLFORK_IOC_POOL_INFO`.
@@ -132,7 +301,17 @@ pub mod min_size {
     /// `struct cxlfork_pool_attach` v1.
     pub const POOL_ATTACH: usize = 32;
     /// `struct cxlfork_pool_info` v1.
-    pub const POOL_INFO: usize = 80 + 16 * 96;
+    pub const POOL_INFO: usize = 80 + 16 * 96 + 24;
+    /// `struct cxlfork_checkpoint` v1.
+    pub const CHECKPOINT: usize = 112;
+    /// `struct cxlfork_list` v1.
+    pub const LIST: usize = 24;
+    /// `struct cxlfork_stat` v1.
+    pub const STAT: usize = 16 + 192;
+    /// `struct cxlfork_read` v1.
+    pub const READ: usize = 40;
+    /// `struct cxlfork_delete` v1.
+    pub const DELETE: usize = 16;
 }
 
 /// The NUL-terminated prefix of a fixed-size name field.

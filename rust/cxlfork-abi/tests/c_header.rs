@@ -1,6 +1,6 @@
 //! The C header and the Rust mirror agree on every size, offset and constant.
 
-use cxlfork_abi::uapi::{self, HostInfo, PoolAttach, PoolInfo};
+use cxlfork_abi::uapi::{self, Checkpoint, Delete, HostInfo, ImageInfo, List, PoolAttach, PoolInfo, Read, Stat};
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
@@ -42,6 +42,63 @@ fn expectations() -> Vec<(&'static str, u64)> {
         off!("cxlfork_pool_info", PoolInfo, format_version),
         off!("cxlfork_pool_info", PoolInfo, hosts_in_use),
         off!("cxlfork_pool_info", PoolInfo, hosts),
+        off!("cxlfork_pool_info", PoolInfo, images),
+        off!("cxlfork_pool_info", PoolInfo, ckpt_active),
+        off!("cxlfork_pool_info", PoolInfo, ckpt_pages_done),
+        off!("cxlfork_pool_info", PoolInfo, ckpt_pages_total),
+        ("sizeof(struct cxlfork_checkpoint)", size_of::<Checkpoint>() as u64),
+        off!("cxlfork_checkpoint", Checkpoint, flags),
+        off!("cxlfork_checkpoint", Checkpoint, pid),
+        ("offsetof(struct cxlfork_checkpoint, __reserved)", offset_of!(Checkpoint, reserved) as u64),
+        off!("cxlfork_checkpoint", Checkpoint, name),
+        off!("cxlfork_checkpoint", Checkpoint, image_id),
+        off!("cxlfork_checkpoint", Checkpoint, image_size),
+        off!("cxlfork_checkpoint", Checkpoint, pages),
+        off!("cxlfork_checkpoint", Checkpoint, duration_ns),
+        ("sizeof(struct cxlfork_image_info)", size_of::<ImageInfo>() as u64),
+        off!("cxlfork_image_info", ImageInfo, id),
+        off!("cxlfork_image_info", ImageInfo, base),
+        off!("cxlfork_image_info", ImageInfo, size),
+        off!("cxlfork_image_info", ImageInfo, created_ns),
+        off!("cxlfork_image_info", ImageInfo, owner_host),
+        off!("cxlfork_image_info", ImageInfo, uid),
+        off!("cxlfork_image_info", ImageInfo, gid),
+        off!("cxlfork_image_info", ImageInfo, pid),
+        off!("cxlfork_image_info", ImageInfo, valid),
+        off!("cxlfork_image_info", ImageInfo, leases),
+        off!("cxlfork_image_info", ImageInfo, n_vmas),
+        off!("cxlfork_image_info", ImageInfo, n_files),
+        off!("cxlfork_image_info", ImageInfo, pages),
+        off!("cxlfork_image_info", ImageInfo, anon_pages),
+        off!("cxlfork_image_info", ImageInfo, file_pages),
+        off!("cxlfork_image_info", ImageInfo, accessed_pages),
+        off!("cxlfork_image_info", ImageInfo, dirty_pages),
+        off!("cxlfork_image_info", ImageInfo, duration_ns),
+        off!("cxlfork_image_info", ImageInfo, name),
+        off!("cxlfork_image_info", ImageInfo, comm),
+        ("sizeof(struct cxlfork_list)", size_of::<List>() as u64),
+        off!("cxlfork_list", List, count),
+        off!("cxlfork_list", List, total),
+        off!("cxlfork_list", List, images),
+        ("sizeof(struct cxlfork_stat)", size_of::<Stat>() as u64),
+        off!("cxlfork_stat", Stat, id),
+        off!("cxlfork_stat", Stat, info),
+        ("sizeof(struct cxlfork_read)", size_of::<Read>() as u64),
+        off!("cxlfork_read", Read, id),
+        off!("cxlfork_read", Read, offset),
+        off!("cxlfork_read", Read, length),
+        off!("cxlfork_read", Read, buf),
+        ("sizeof(struct cxlfork_delete)", size_of::<Delete>() as u64),
+        off!("cxlfork_delete", Delete, id),
+        ("CXLFORK_NAME_LEN", uapi::NAME_LEN as u64),
+        ("CXLFORK_CKPT_LEAVE_STOPPED", uapi::CKPT_LEAVE_STOPPED.into()),
+        ("CXLFORK_CKPT_KILL", uapi::CKPT_KILL.into()),
+        ("CXLFORK_CKPT_FLAGS", uapi::CKPT_FLAGS.into()),
+        ("CXLFORK_IOC_CHECKPOINT", uapi::IOC_CHECKPOINT.into()),
+        ("CXLFORK_IOC_LIST", uapi::IOC_LIST.into()),
+        ("CXLFORK_IOC_STAT", uapi::IOC_STAT.into()),
+        ("CXLFORK_IOC_READ", uapi::IOC_READ_IMAGE.into()),
+        ("CXLFORK_IOC_DELETE", uapi::IOC_DELETE.into()),
         ("CXLFORK_ABI_VERSION", uapi::ABI_VERSION.into()),
         ("CXLFORK_IOC_MAGIC", uapi::IOC_MAGIC.into()),
         ("CXLFORK_MAX_HOSTS", uapi::MAX_HOSTS as u64),
@@ -103,4 +160,9 @@ fn c_header_matches_rust_mirror() {
 fn min_sizes_are_v1_sizes() {
     assert_eq!(uapi::min_size::POOL_ATTACH, size_of::<PoolAttach>());
     assert_eq!(uapi::min_size::POOL_INFO, size_of::<PoolInfo>());
+    assert_eq!(uapi::min_size::CHECKPOINT, size_of::<Checkpoint>());
+    assert_eq!(uapi::min_size::LIST, size_of::<List>());
+    assert_eq!(uapi::min_size::STAT, size_of::<Stat>());
+    assert_eq!(uapi::min_size::READ, size_of::<Read>());
+    assert_eq!(uapi::min_size::DELETE, size_of::<Delete>());
 }

@@ -86,14 +86,15 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
 
 /// Everything a reader does, returning the frames referenced on success.
 fn validate(img: &[u8]) -> Result<Vec<u64>, ImageError> {
-    let h = ImageHeader::read_from(img).ok_or(ImageError::BadLayout)?;
+    let h = ImageHeader::read_from(img).ok_or(ImageError::Layout)?;
     h.validate(BASE, img.len() as u64)?;
     let meta = &img[META_OFF as usize..h.leaves_off as usize];
     let m = Meta::validate(&h, meta)?;
     let mut frames = Vec::new();
     for k in 0..h.n_leaves {
         let off = (h.leaves_off + u64::from(k) * PAGE_SIZE) as usize;
-        let leaf = m.validate_leaf(k, &img[off..off + PAGE_SIZE as usize])?;
+        let mut leaf = [0u64; PT_ENTRIES];
+        m.validate_leaf(k, &img[off..off + PAGE_SIZE as usize], &mut leaf)?;
         frames.extend(leaf.iter().filter(|&&e| pte::maps_frame(e)).map(|&e| pte::frame(e)));
     }
     Ok(frames)
@@ -154,7 +155,7 @@ fn resealed_leaf_pointing_outside_data_is_refused() {
     seal(&mut h2, &meta);
     b[META_OFF as usize..loff].copy_from_slice(&meta);
     b[..ImageHeader::SIZE].copy_from_slice(h2.as_bytes());
-    assert_eq!(validate(&b), Err(ImageError::BadPageTable));
+    assert_eq!(validate(&b), Err(ImageError::PageTable));
 }
 
 /// Reseals header and metadata after a mutation (what a hostile writer can do).

@@ -1,5 +1,7 @@
 //! `cxlfork-ctl`: command-line control of cxlfork.
 
+mod images;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cxlfork::{dax, uapi, AttachOptions, Device};
@@ -18,6 +20,52 @@ enum Cmd {
     /// Attach, inspect and detach this host's CXL pool.
     #[command(subcommand)]
     Pool(PoolCmd),
+    /// Checkpoint a running process into the pool.
+    Checkpoint {
+        /// The process to checkpoint.
+        #[arg(long)]
+        pid: i32,
+        /// A label for the image.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Leave the process stopped afterwards (default: resume it).
+        #[arg(long, conflicts_with = "kill")]
+        leave_stopped: bool,
+        /// Kill the process afterwards.
+        #[arg(long)]
+        kill: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the pool's images (every host's).
+    Ls {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode and validate an image from the pool (VMAs, pages, registers...).
+    Inspect {
+        /// Image id (HOST:SEQ as `ls` prints it).
+        id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Also list every checkpointed page (address, flags, pool frame).
+        #[arg(long)]
+        pages: bool,
+        /// Print only the VMAs, one `start-end perms kind path` line each.
+        #[arg(long, conflicts_with_all = ["json", "pages", "page"])]
+        maps: bool,
+        /// Write the checkpointed bytes of the page at this address to stdout.
+        #[arg(long, value_parser = parse_addr, conflicts_with_all = ["json", "pages"])]
+        page: Option<u64>,
+    },
+    /// Delete an image (owner host only).
+    Rm {
+        /// Image id (HOST:SEQ).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -50,6 +98,14 @@ enum PoolCmd {
     Detach,
 }
 
+fn parse_addr(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s}: {e}"))
+}
+
 fn state_name(s: u32) -> &'static str {
     match s {
         uapi::SLOT_FREE => "free",
@@ -65,7 +121,7 @@ fn uuid_string(u: &[u8; 16]) -> String {
     format!("{}-{}-{}-{}-{}", h[..4].concat(), h[4..6].concat(), h[6..8].concat(), h[8..10].concat(), h[10..].concat())
 }
 
-fn mib(b: u64) -> String {
+pub(crate) fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20))
 }
 
@@ -156,6 +212,10 @@ fn main() {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Pool(c) => pool(c),
+        Cmd::Checkpoint { pid, name, leave_stopped, kill, json } => images::checkpoint(pid, &name, leave_stopped, kill, json),
+        Cmd::Ls { json } => images::ls(json),
+        Cmd::Inspect { id, json, pages, maps, page } => images::inspect(&id, images::InspectMode::new(json, pages, maps, page)),
+        Cmd::Rm { id } => images::rm(&id),
     };
     if let Err(e) = r {
         eprintln!("cxlfork-ctl: {e:#}");

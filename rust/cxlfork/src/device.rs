@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Op, Result};
 use cxlfork_abi::pod::Pod;
-use cxlfork_abi::uapi::{self, PoolAttach, PoolInfo};
+use cxlfork_abi::uapi::{self, Checkpoint, Delete, ImageInfo, List, PoolAttach, PoolInfo, Read, Stat};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::ioctl::{ioctl, NoArg, Setter, Updater};
 use std::os::fd::OwnedFd;
@@ -15,6 +15,31 @@ pub const DEVICE_PATH: &str = "/dev/cxlfork";
 #[derive(Debug)]
 pub struct Device {
     fd: OwnedFd,
+}
+
+/// What happens to a checkpointed process (other than the caller) afterwards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum After {
+    /// Resume it.
+    #[default]
+    Resume,
+    /// Leave it stopped.
+    LeaveStopped,
+    /// Kill it.
+    Kill,
+}
+
+/// The result of a checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointResult {
+    /// Image id.
+    pub id: u64,
+    /// Bytes of pool used.
+    pub size: u64,
+    /// Data pages copied.
+    pub pages: u64,
+    /// Time in the kernel, ns.
+    pub duration_ns: u64,
 }
 
 /// Arguments of [`Device::attach`].
@@ -86,5 +111,77 @@ impl Device {
         // SAFETY: the command takes no argument.
         unsafe { ioctl(&self.fd, NoArg::<{ uapi::IOC_POOL_DETACH }>::new()) }
             .map_err(|errno| Error::Kernel { op: Op::Detach, errno })
+    }
+
+    /// `CXLFORK_IOC_CHECKPOINT` of process `pid` (0: the caller).
+    pub fn checkpoint(&self, pid: i32, name: &str, after: After) -> Result<CheckpointResult> {
+        let mut c = Checkpoint::zeroed();
+        c.size = Checkpoint::SIZE as u32;
+        c.pid = pid as u32;
+        c.flags = match after {
+            After::Resume => 0,
+            After::LeaveStopped => uapi::CKPT_LEAVE_STOPPED,
+            After::Kill => uapi::CKPT_KILL,
+        };
+        let n = name.len().min(uapi::NAME_LEN - 1);
+        c.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        // SAFETY: the opcode matches `Checkpoint`, read and written by the kernel.
+        unsafe { ioctl(&self.fd, Updater::<{ uapi::IOC_CHECKPOINT }, Checkpoint>::new(&mut c)) }
+            .map_err(|errno| Error::Kernel { op: Op::Checkpoint, errno })?;
+        Ok(CheckpointResult { id: c.image_id, size: c.image_size, pages: c.pages, duration_ns: c.duration_ns })
+    }
+
+    /// `CXLFORK_IOC_LIST`: every published image of the pool.
+    pub fn list(&self) -> Result<Vec<ImageInfo>> {
+        let mut room = 64usize;
+        loop {
+            let mut v = vec![ImageInfo::zeroed(); room];
+            let mut l = List::zeroed();
+            l.size = List::SIZE as u32;
+            l.count = room as u32;
+            l.images = v.as_mut_ptr() as u64;
+            // SAFETY: the opcode matches `List`; `images` points at `count` writable infos.
+            unsafe { ioctl(&self.fd, Updater::<{ uapi::IOC_LIST }, List>::new(&mut l)) }
+                .map_err(|errno| Error::Kernel { op: Op::List, errno })?;
+            if l.total as usize <= room {
+                v.truncate(l.count as usize);
+                return Ok(v);
+            }
+            room = l.total as usize + 16;
+        }
+    }
+
+    /// `CXLFORK_IOC_STAT`.
+    pub fn stat(&self, id: u64) -> Result<ImageInfo> {
+        let mut s = Stat::zeroed();
+        s.size = Stat::SIZE as u32;
+        s.id = id;
+        // SAFETY: the opcode matches `Stat`, read and written by the kernel.
+        unsafe { ioctl(&self.fd, Updater::<{ uapi::IOC_STAT }, Stat>::new(&mut s)) }
+            .map_err(|errno| Error::Kernel { op: Op::Stat, errno })?;
+        Ok(s.info)
+    }
+
+    /// `CXLFORK_IOC_READ`: bytes `[offset, offset + buf.len())` of image `id`.
+    pub fn read_image(&self, id: u64, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut r = Read::zeroed();
+        r.size = Read::SIZE as u32;
+        r.id = id;
+        r.offset = offset;
+        r.length = buf.len() as u64;
+        r.buf = buf.as_mut_ptr() as u64;
+        // SAFETY: the opcode matches `Read`; `buf` is `length` writable bytes.
+        unsafe { ioctl(&self.fd, Setter::<{ uapi::IOC_READ_IMAGE }, Read>::new(r)) }
+            .map_err(|errno| Error::Kernel { op: Op::Read, errno })
+    }
+
+    /// `CXLFORK_IOC_DELETE`.
+    pub fn delete(&self, id: u64) -> Result<()> {
+        let mut d = Delete::zeroed();
+        d.size = Delete::SIZE as u32;
+        d.id = id;
+        // SAFETY: the opcode matches `Delete`, which the kernel only reads.
+        unsafe { ioctl(&self.fd, Setter::<{ uapi::IOC_DELETE }, Delete>::new(d)) }
+            .map_err(|errno| Error::Kernel { op: Op::Delete, errno })
     }
 }

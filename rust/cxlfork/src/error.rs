@@ -14,6 +14,16 @@ pub enum Op {
     Info,
     /// `CXLFORK_IOC_POOL_DETACH`.
     Detach,
+    /// `CXLFORK_IOC_CHECKPOINT`.
+    Checkpoint,
+    /// `CXLFORK_IOC_LIST`.
+    List,
+    /// `CXLFORK_IOC_STAT`.
+    Stat,
+    /// `CXLFORK_IOC_READ`.
+    Read,
+    /// `CXLFORK_IOC_DELETE`.
+    Delete,
 }
 
 impl fmt::Display for Op {
@@ -23,6 +33,11 @@ impl fmt::Display for Op {
             Op::Attach => "attach pool",
             Op::Info => "pool info",
             Op::Detach => "detach pool",
+            Op::Checkpoint => "checkpoint",
+            Op::List => "list images",
+            Op::Stat => "stat image",
+            Op::Read => "read image",
+            Op::Delete => "delete image",
         })
     }
 }
@@ -41,6 +56,14 @@ pub enum Error {
     /// A DAX device could not be resolved to a physical range.
     #[error("{0}")]
     Dax(String),
+    /// An image read from the pool failed validation.
+    #[error("image {id}: {reason}")]
+    Invalid {
+        /// The image.
+        id: u64,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -48,7 +71,7 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Kernel { errno, .. } => Some(*errno),
-            Error::Dax(_) => None,
+            Error::Dax(_) | Error::Invalid { .. } => None,
         }
     }
 }
@@ -77,7 +100,25 @@ fn explain(op: Op, e: Errno) -> &'static str {
         }
         (Op::Attach, Errno::NOMEM) => "could not map the pool",
         (Op::Attach | Op::Info, Errno::TOOBIG) => "argument struct has unknown non-zero fields (newer ABI?)",
-        (Op::Info | Op::Detach, Errno::NODEV) => "no pool attached on this host",
+        (_, Errno::NODEV) => "no pool attached on this host (cxlfork-ctl pool attach)",
+        (Op::Checkpoint, Errno::SRCH) => "no such process (or it exited during the checkpoint)",
+        (Op::Checkpoint, Errno::PERM) => {
+            "not allowed: checkpointing another process needs its uid and gid, and it must be dumpable, or CAP_SYS_ADMIN"
+        }
+        (Op::Checkpoint, Errno::OPNOTSUPP) => {
+            "the process cannot be checkpointed: it is multi-threaded, or has a hugetlb or PFN mapping, or a shared mapping of an unlinked non-tmpfs file"
+        }
+        (Op::Checkpoint, Errno::NOSPC) => "no room in this host's pool partition (or its directory is full)",
+        (Op::Checkpoint, Errno::AGAIN) => "some pages were being swapped or migrated; try again",
+        (Op::Checkpoint, Errno::INTR) => "interrupted while waiting for the process to stop",
+        (Op::Checkpoint, Errno::INVAL) => "invalid arguments (flags, name, or a kernel thread)",
+        (Op::Checkpoint, Errno::TOOBIG) => "the process has too many mappings, files or path bytes for one image",
+        (Op::Stat | Op::Read | Op::Delete, Errno::NOENT) => "no such image",
+        (Op::Stat, Errno::BADMSG) => "the image's header is corrupt",
+        (Op::Read | Op::Delete, Errno::PERM) => "not the image's owner (uid) and no CAP_SYS_ADMIN",
+        (Op::Read, Errno::INVAL) => "range outside the image",
+        (Op::Delete, Errno::XDEV) => "the image belongs to another host: only its owner host can delete it",
+        (Op::Delete, Errno::BUSY) => "clones still hold leases on the image",
         (Op::Info, Errno::BADMSG) => "pool metadata is corrupt",
         (_, Errno::NOTTY) => "the module does not know this command (version mismatch?)",
         (_, Errno::FAULT) => "bad pointer passed to the kernel",

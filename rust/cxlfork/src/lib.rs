@@ -10,7 +10,8 @@
 pub mod dax;
 mod device;
 mod error;
+pub mod image;
 
-pub use cxlfork_abi::uapi;
-pub use device::{AttachOptions, Device, DEVICE_PATH};
+pub use cxlfork_abi::{dir::id_host, uapi};
+pub use device::{After, AttachOptions, CheckpointResult, Device, DEVICE_PATH};
 pub use error::{Error, Op, Result};

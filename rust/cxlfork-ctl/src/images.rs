@@ -1,0 +1,265 @@
+//! Image commands: checkpoint, ls, inspect, rm.
+
+use crate::mib;
+use anyhow::{anyhow, bail, Context, Result};
+use cxlfork::image::{id_string, parse_id, Image};
+use cxlfork::{uapi, After, Device};
+use cxlfork_abi::image::{file_kind, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED};
+use std::io::Write;
+use cxlfork_abi::pool::PAGE_SIZE;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+fn cstr(b: &[u8]) -> String {
+    String::from_utf8_lossy(uapi::cstr_field(b)).into_owned()
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    // Only for a person watching: not when output is captured.
+    if !std::io::stderr().is_terminal() || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+pub(crate) fn checkpoint(pid: i32, name: &str, leave_stopped: bool, kill: bool, json: bool) -> Result<()> {
+    if pid <= 0 {
+        bail!("--pid must be a process id (a process checkpoints itself through the library, not the CLI)");
+    }
+    let after = if kill {
+        After::Kill
+    } else if leave_stopped {
+        After::LeaveStopped
+    } else {
+        After::Resume
+    };
+    let dev = Device::open()?;
+    let name_owned = name.to_string();
+    let worker = std::thread::spawn(move || Device::open().and_then(|d| d.checkpoint(pid, &name_owned, after)));
+    // Progress from the module's counters while the ioctl runs (at a terminal).
+    let pb = bar(0, "checkpoint");
+    while !worker.is_finished() {
+        if let Ok(i) = dev.pool_info() {
+            if i.ckpt_pages_total > 0 {
+                pb.set_length(i.ckpt_pages_total);
+                pb.set_position(i.ckpt_pages_done);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pb.finish_and_clear();
+    let r = worker.join().map_err(|_| anyhow!("checkpoint thread panicked"))?.with_context(|| format!("pid {pid}"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "id": id_string(r.id), "raw_id": r.id, "size": r.size, "pages": r.pages, "duration_ns": r.duration_ns,
+            }))?
+        );
+    } else {
+        println!(
+            "checkpointed pid {pid} as image {}: {} pages ({}), {} of pool, {:.2} ms",
+            id_string(r.id),
+            r.pages,
+            mib(r.pages * PAGE_SIZE),
+            mib(r.size),
+            r.duration_ns as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn info_json(i: &uapi::ImageInfo) -> Value {
+    json!({
+        "id": id_string(i.id), "raw_id": i.id, "valid": i.valid != 0, "owner_host": i.owner_host,
+        "name": cstr(&i.name), "comm": cstr(&i.comm), "pid": i.pid, "uid": i.uid, "gid": i.gid,
+        "size": i.size, "base": i.base, "pages": i.pages, "anon_pages": i.anon_pages, "file_pages": i.file_pages,
+        "accessed_pages": i.accessed_pages, "dirty_pages": i.dirty_pages, "n_vmas": i.n_vmas,
+        "n_files": i.n_files, "leases": i.leases, "created_ns": i.created_ns, "duration_ns": i.duration_ns,
+    })
+}
+
+pub(crate) fn ls(json: bool) -> Result<()> {
+    let dev = Device::open()?;
+    let list = dev.list()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list.iter().map(info_json).collect::<Vec<_>>())?);
+        return Ok(());
+    }
+    println!("{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6}  STATUS", "ID", "HOST", "NAME", "COMM", "PID", "SIZE", "PAGES", "LEASES");
+    for i in &list {
+        let status = if i.valid != 0 { "ok" } else { "INVALID (header fails validation)" };
+        println!(
+            "{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6}  {}",
+            id_string(i.id),
+            i.owner_host,
+            cstr(&i.name),
+            cstr(&i.comm),
+            i.pid,
+            mib(i.size),
+            i.pages,
+            i.leases,
+            status
+        );
+    }
+    Ok(())
+}
+
+fn find(dev: &Device, id: &str) -> Result<uapi::ImageInfo> {
+    let raw = parse_id(id).ok_or_else(|| anyhow!("{id}: not an image id (HOST:SEQ)"))?;
+    dev.list()?.into_iter().find(|i| i.id == raw).ok_or_else(|| anyhow!("image {id}: no such image"))
+}
+
+fn perms(flags: u64) -> String {
+    let b = |bit, c| if flags & bit != 0 { c } else { '-' };
+    [b(vm::READ, 'r'), b(vm::WRITE, 'w'), b(vm::EXEC, 'x'), if flags & vm::SHARED != 0 { 's' } else { 'p' }].iter().collect()
+}
+
+/// What `inspect` prints.
+pub(crate) struct InspectMode {
+    json: bool,
+    pages: bool,
+    maps: bool,
+    page: Option<u64>,
+}
+
+impl InspectMode {
+    pub(crate) fn new(json: bool, pages: bool, maps: bool, page: Option<u64>) -> Self {
+        Self { json, pages, maps, page }
+    }
+}
+
+pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
+    let InspectMode { json, pages, maps, page } = mode;
+    let dev = Device::open()?;
+    let info = find(&dev, id)?;
+    let invalid = || format!("image {id} is INVALID, not trusted");
+    let img = Image::open(&dev, &info).with_context(invalid)?;
+    let h = &img.header;
+    let m = img.meta();
+    if let Some(addr) = page {
+        let e = img.entry(addr).with_context(invalid)?;
+        if e == 0 {
+            bail!("image {id}: no page at {addr:#x} (the clone would read it as the parent would: zero or the file)");
+        }
+        std::io::stdout().write_all(&img.page(e)?)?;
+        return Ok(());
+    }
+    if maps {
+        for i in 0..h.n_vmas {
+            let vma = m.vma(i)?;
+            println!("{:08x}-{:08x} {} {} {}", vma.start, vma.end, perms(vma.vm_flags), vma_kind::name(vma.kind), String::from_utf8_lossy(m.vma_path(&vma)?));
+        }
+        return Ok(());
+    }
+    let leaf_vaddrs = (0..h.n_leaves).map(|k| m.leaf(k).map(|l| l.vaddr)).collect::<Result<Vec<_>, _>>()?;
+    let pb = bar(u64::from(h.n_leaves), "leaf tables");
+    let mut leaves = Vec::new();
+    for k in 0..h.n_leaves {
+        leaves.extend(img.leaf(k).with_context(invalid)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    // Per-VMA Accessed/Dirty counts from the leaves.
+    let mut vmas = Vec::new();
+    for i in 0..h.n_vmas {
+        let vma = m.vma(i)?;
+        let (mut a, mut d) = (0u64, 0u64);
+        let mut page_list = Vec::new();
+        for (k, &vaddr) in leaf_vaddrs.iter().enumerate() {
+            for (j, &e) in leaves[k * PT_ENTRIES..(k + 1) * PT_ENTRIES].iter().enumerate() {
+                let addr = vaddr + j as u64 * PAGE_SIZE;
+                if e == 0 || addr < vma.start || addr >= vma.end {
+                    continue;
+                }
+                a += u64::from(e & pte::ACCESSED != 0);
+                d += u64::from(e & pte::DIRTY != 0);
+                if pages {
+                    let ad = format!("{}{}{}", if e & pte::ACCESSED != 0 { 'A' } else { '-' }, if e & pte::DIRTY != 0 { 'D' } else { '-' }, if e & pte::RW != 0 { 'W' } else { '-' });
+                    page_list.push(json!({"addr": format!("{addr:#x}"), "ad": ad, "pte_flags": format!("{:#x}", e & !pte::PFN_MASK), "pool_frame": pte::frame(e)}));
+                }
+            }
+        }
+        let path = String::from_utf8_lossy(m.vma_path(&vma)?).into_owned();
+        vmas.push((vma, path, a, d, page_list));
+    }
+    let regs = h.regs;
+    let origin = match regs.origin {
+        REGS_SELF => "self (returns from the checkpoint call)",
+        REGS_STOPPED => "stopped at a user instruction",
+        REGS_RESTART => "stopped in a restartable system call (re-entered on restore)",
+        REGS_INTERRUPTED => "stopped in a system call with a restart block (returns EINTR on restore)",
+        _ => "?",
+    };
+    let sig = m.sig()?;
+    let handlers: Vec<Value> = sig
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.handler != 0)
+        .map(|(i, a)| json!({"signal": i + 1, "handler": format!("{:#x}", a.handler), "flags": format!("{:#x}", a.flags), "mask": format!("{:#x}", a.mask)}))
+        .collect();
+    let files: Vec<Value> = (0..h.n_files)
+        .map(|i| -> Result<Value> {
+            let f = m.file(i)?;
+            Ok(json!({"fd": f.fd, "kind": file_kind::name(f.kind), "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec != 0, "pos": f.pos, "path": String::from_utf8_lossy(m.file_path(&f)?)}))
+        })
+        .collect::<Result<_>>()?;
+    if json {
+        let out = json!({
+            "id": id_string(h.id), "valid": true, "owner_host": h.owner_host, "name": cstr(&h.name), "comm": cstr(&h.comm),
+            "pid": h.pid, "uid": h.uid, "gid": h.gid, "kernel": cstr(&h.kernel), "size": h.size, "base": h.base,
+            "pages": h.n_data, "anon_pages": h.anon_pages, "file_pages": h.file_pages,
+            "accessed_pages": h.accessed_pages, "dirty_pages": h.dirty_pages,
+            "leaf_tables": h.n_leaves, "upper_tables": h.n_upper, "duration_ns": h.duration_ns,
+            "mm": {"start_brk": h.mm.start_brk, "brk": h.mm.brk, "start_stack": h.mm.start_stack, "arg_start": h.mm.arg_start, "env_start": h.mm.env_start},
+            "regs": {"origin": origin, "ip": format!("{:#x}", regs.ip), "sp": format!("{:#x}", regs.sp), "ax": format!("{:#x}", regs.ax), "orig_ax": format!("{:#x}", regs.orig_ax), "flags": format!("{:#x}", regs.flags), "fs_base": format!("{:#x}", regs.fs_base), "gs_base": format!("{:#x}", regs.gs_base)},
+            "fpu_bytes": h.fpu_len, "fpu_xfeatures": format!("{:#x}", h.fpu_xfeatures),
+            "signals": {"blocked": format!("{:#x}", sig.blocked), "altstack_sp": format!("{:#x}", sig.ss_sp), "altstack_size": sig.ss_size, "handlers": handlers},
+            "vmas": vmas.iter().map(|(v, p, a, d, pl)| {
+                let mut o = json!({"start": format!("{:#x}", v.start), "end": format!("{:#x}", v.end), "perms": perms(v.vm_flags), "pgoff": v.pgoff, "kind": vma_kind::name(v.kind), "path": p, "pages": v.pages, "accessed": a, "dirty": d});
+                if pages { o["page_list"] = Value::Array(pl.clone()); }
+                o
+            }).collect::<Vec<_>>(),
+            "files": files,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("image {} (valid): \"{}\" pid {} ({}) uid {} host {} kernel {}", id_string(h.id), cstr(&h.name), h.pid, cstr(&h.comm), h.uid, h.owner_host, cstr(&h.kernel));
+    println!(
+        "  {} in pool at {:#x}; {} pages ({} anon, {} file), {} accessed, {} dirty; {} leaf + {} upper tables; checkpoint {:.2} ms",
+        mib(h.size), h.base, h.n_data, h.anon_pages, h.file_pages, h.accessed_pages, h.dirty_pages, h.n_leaves, h.n_upper, h.duration_ns as f64 / 1e6
+    );
+    println!("  regs: {origin}: ip {:#x} sp {:#x} ax {:#x} orig_ax {:#x} fs_base {:#x}; fpu {} bytes (xfeatures {:#x})", regs.ip, regs.sp, regs.ax, regs.orig_ax, regs.fs_base, h.fpu_len, h.fpu_xfeatures);
+    println!("  signals: blocked {:#x}, {} handlers, altstack {:#x}+{}", sig.blocked, handlers.len(), sig.ss_sp, sig.ss_size);
+    println!("  VMAs (as /proc/PID/maps; then pages checkpointed, Accessed, Dirty):");
+    for (v, p, a, d, pl) in &vmas {
+        let off = if matches!(v.kind, vma_kind::FILE_PRIVATE | vma_kind::FILE_SHARED) { v.pgoff * PAGE_SIZE } else { 0 };
+        println!("    {:012x}-{:012x} {} {:08x} {:<14} {:<40} pages={} A={} D={}", v.start, v.end, perms(v.vm_flags), off, vma_kind::name(v.kind), p, v.pages, a, d);
+        for pg in pl {
+            println!("      page {} {} frame {}", pg["addr"].as_str().unwrap_or(""), pg["ad"].as_str().unwrap_or(""), pg["pool_frame"]);
+        }
+    }
+    println!("  files:");
+    for f in &files {
+        println!("    fd {:<3} {:<6} flags {} pos {} {}", f["fd"], f["kind"].as_str().unwrap_or(""), f["flags"].as_str().unwrap_or(""), f["pos"], f["path"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+pub(crate) fn rm(id: &str) -> Result<()> {
+    let raw = parse_id(id).ok_or_else(|| anyhow!("{id}: not an image id (HOST:SEQ)"))?;
+    Device::open()?.delete(raw).with_context(|| format!("image {id}"))?;
+    println!("deleted image {id}");
+    Ok(())
+}

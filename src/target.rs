@@ -1,0 +1,228 @@
+//! A checkpoint target: a pinned process, stopped while it is read.
+//!
+//! Thin safe wrapper over `shim_task.c`; all kernel data-structure access
+//! happens there, under the locks its comments name.
+
+use crate::abi::image::{FileImage, MmImage, RegsImage, SigImage, AUXV_WORDS};
+use crate::abi::pod::Pod;
+use crate::ffi::{self, CxlforkTarget};
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// What to do with a target once the checkpoint is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Resume it (if this checkpoint stopped it).
+    Resume = 0,
+    /// Leave it stopped.
+    LeaveStopped = 1,
+    /// Kill it.
+    Kill = 2,
+}
+
+fn check(ret: i32) -> Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
+}
+
+/// A pinned target process and its mm.
+///
+/// # Invariants
+///
+/// `ptr` came from a successful `cxlfork_target_get` and is released only by `drop`.
+pub(crate) struct Target {
+    ptr: NonNull<CxlforkTarget>,
+    after: After,
+}
+
+impl Target {
+    /// Looks up `pid` (0: the caller), checks permission and that it is
+    /// single-threaded.
+    pub(crate) fn get(pid: i32) -> Result<Self> {
+        let mut p = core::ptr::null_mut();
+        // SAFETY: `p` is a valid out-pointer.
+        check(unsafe { ffi::cxlfork_target_get(pid, &mut p) })?;
+        let ptr = NonNull::new(p).ok_or(EINVAL)?;
+        // INVARIANT: `ptr` came from a successful `cxlfork_target_get`.
+        Ok(Self { ptr, after: After::Resume })
+    }
+
+    fn raw(&self) -> *mut CxlforkTarget {
+        self.ptr.as_ptr()
+    }
+
+    /// Whether the target is the caller itself.
+    pub(crate) fn is_self(&self) -> bool {
+        // SAFETY: `raw()` is valid (invariant).
+        unsafe { ffi::cxlfork_target_is_self(self.raw()) }
+    }
+
+    /// Stops the target and waits until it is off the CPU (no-op for self).
+    pub(crate) fn stop(&mut self) -> Result {
+        // SAFETY: `raw()` is valid (invariant).
+        check(unsafe { ffi::cxlfork_target_stop(self.raw()) })
+    }
+
+    /// What `drop` does with the target (default: resume).
+    pub(crate) fn set_after(&mut self, after: After) {
+        self.after = after;
+    }
+
+    /// Registers, in the restarted form if stopped in a restartable call.
+    pub(crate) fn regs(&self) -> Result<RegsImage> {
+        const _: () = assert!(RegsImage::SIZE == 24 * 8);
+        let mut r = RegsImage::zeroed();
+        // SAFETY: `r` is 24 writable u64 words, what the shim writes.
+        check(unsafe { ffi::cxlfork_target_regs(self.raw(), core::ptr::from_mut(&mut r).cast::<u64>()) })?;
+        Ok(r)
+    }
+
+    /// The FPU/extended state into `buf`; returns (length, xfeatures).
+    pub(crate) fn fpu(&self, buf: &mut [u8]) -> Result<(u32, u64)> {
+        let (mut len, mut xf) = (0u32, 0u64);
+        let cap = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `buf` is `cap` writable bytes; `len` and `xf` are valid out-pointers.
+        check(unsafe { ffi::cxlfork_target_fpu(self.raw(), buf.as_mut_ptr().cast::<c_void>(), cap, &mut len, &mut xf) })?;
+        Ok((len, xf))
+    }
+
+    /// Signal state, rlimits and personality, into `out`.
+    pub(crate) fn sig(&self, out: &mut SigImage) {
+        const _: () = assert!(SigImage::SIZE == 294 * 8);
+        // SAFETY: `out` is 294 writable u64 words, what the shim writes.
+        unsafe { ffi::cxlfork_target_sig(self.raw(), core::ptr::from_mut(out).cast::<u64>()) };
+    }
+
+    /// mm fields.
+    pub(crate) fn mm(&self, out: &mut MmImage) {
+        const _: () = assert!(MmImage::SIZE == (11 + AUXV_WORDS) * 8);
+        // SAFETY: `out` is 11 + AUXV_WORDS writable u64 words.
+        unsafe { ffi::cxlfork_target_mm(self.raw(), core::ptr::from_mut(out).cast::<u64>(), AUXV_WORDS as u32) };
+    }
+
+    /// (euid, egid, tgid, comm).
+    pub(crate) fn ids(&self) -> (u32, u32, u32, [u8; 16]) {
+        let (mut uid, mut gid, mut pid, mut comm) = (0, 0, 0, [0u8; 16]);
+        // SAFETY: out-pointers are valid; `comm` is TASK_COMM_LEN (16) bytes.
+        unsafe { ffi::cxlfork_target_ids(self.raw(), &mut uid, &mut gid, &mut pid, comm.as_mut_ptr()) };
+        (uid, gid, pid, comm)
+    }
+
+    /// Takes the target's mmap lock for reading.
+    pub(crate) fn mm_read_lock(&self) -> Result<MmReadGuard<'_>> {
+        // SAFETY: `raw()` is valid (invariant).
+        check(unsafe { ffi::cxlfork_mm_read_lock(self.raw()) })?;
+        Ok(MmReadGuard { target: self })
+    }
+
+    /// The next open file at or after `fd`: (its record, with path bytes in `path`).
+    pub(crate) fn file_next(&self, fd: u32, path: &mut [u8]) -> Result<Option<(FileImage, usize)>> {
+        let mut w = [0u64; 6];
+        // SAFETY: `w` holds 6 words; `path` is `path.len()` writable bytes.
+        let r = unsafe { ffi::cxlfork_file_next(self.raw(), fd, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
+        check(r)?;
+        if r == 1 {
+            return Ok(None);
+        }
+        let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+        let f = FileImage {
+            fd: w[0] as u32,
+            kind: w[1] as u32,
+            flags: w[2] as u32,
+            cloexec: w[3] as u32,
+            pos: w[4],
+            mode: w[5] as u32,
+            path_off: 0,
+            path_len: 0,
+            reserved: 0,
+        };
+        Ok(Some((f, len)))
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: `raw()` is valid (invariant) and released once, here.
+        unsafe {
+            ffi::cxlfork_target_finish(self.raw(), self.after as i32);
+            ffi::cxlfork_target_put(self.raw());
+        }
+    }
+}
+
+/// A VMA as the shim reports it.
+pub(crate) struct VmaRaw {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) vm_flags: u64,
+    pub(crate) pgoff: u64,
+    pub(crate) kind: u32,
+}
+
+/// The target's mmap lock, held for reading.
+pub(crate) struct MmReadGuard<'a> {
+    target: &'a Target,
+}
+
+impl MmReadGuard<'_> {
+    /// The first VMA ending above `addr`, its path or name in `path`
+    /// (returns the path length).
+    pub(crate) fn vma_next(&self, addr: u64, path: &mut [u8]) -> Result<Option<(VmaRaw, usize)>> {
+        let mut w = [0u64; 5];
+        // SAFETY: the mmap lock is held (guard); `w` holds 5 words; `path` is writable.
+        let r = unsafe { ffi::cxlfork_vma_next(self.target.raw(), addr, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
+        check(r)?;
+        if r == 1 {
+            return Ok(None);
+        }
+        let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+        Ok(Some((VmaRaw { start: w[0], end: w[1], vm_flags: w[2], pgoff: w[3], kind: w[4] as u32 }, len)))
+    }
+
+    /// The hardware entries of the leaf table mapping the 2 MiB block at
+    /// `addr` into `ptes` (512 words); false if there is no table.
+    pub(crate) fn read_leaf(&self, addr: u64, ptes: &mut [u64]) -> Result<bool> {
+        if ptes.len() != 512 {
+            return Err(EINVAL);
+        }
+        // SAFETY: the mmap lock is held (guard); `ptes` holds 512 words.
+        let r = unsafe { ffi::cxlfork_read_leaf(self.target.raw(), addr, ptes.as_mut_ptr()) };
+        check(r)?;
+        Ok(r == 1)
+    }
+
+    /// Copies the `n` mapped pages at `addr` to pool memory at `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of `n` pages and not used concurrently.
+    pub(crate) unsafe fn copy_pages(&self, addr: u64, n: u32, dst: *mut c_void) -> Result {
+        // SAFETY: the mmap lock is held (guard); the caller guarantees `dst`.
+        check(unsafe { ffi::cxlfork_copy_pages(self.target.raw(), addr, n, dst) })
+    }
+}
+
+impl Drop for MmReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the lock was taken by `mm_read_lock` and is released once, here.
+        unsafe { ffi::cxlfork_mm_read_unlock(self.target.raw()) };
+    }
+}
+
+/// Whether a PTE maps the shared zero page.
+pub(crate) fn is_zero_page(pte: u64) -> bool {
+    // SAFETY: a pure computation on the value.
+    unsafe { ffi::cxlfork_pte_is_zero_page(pte) }
+}
+
+/// This kernel's release string, NUL padded.
+pub(crate) fn kernel_release() -> [u8; 64] {
+    let mut b = [0u8; 64];
+    // SAFETY: `b` is 64 writable bytes; strscpy NUL-terminates within them.
+    unsafe { ffi::cxlfork_kernel_release(b.as_mut_ptr(), b.len()) };
+    b
+}
