@@ -17,6 +17,7 @@ use crate::abi::image::{
     self, fill_upper_table, pte, put, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, SigImage,
     VmaImage, IMG_MAGIC, IMG_VERSION, LEASE_OFF, META_OFF, PT_ENTRIES,
 };
+use crate::abi::pod::slice_as_bytes;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Checkpoint};
 use crate::abi::crc::crc32c;
@@ -183,7 +184,7 @@ fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservati
             mapped += n;
             i += n as usize;
         }
-        let bytes = leaf.as_bytes_slice();
+        let bytes = slice_as_bytes(leaf);
         pool.map().write(r.offset + l.leaves_off + k as u64 * PAGE_SIZE, bytes)?;
         index.push(LeafIndex { vaddr, crc: crc32c(bytes), mapped }, GFP_KERNEL)?;
         pool.ckpt_progress(false, u64::from(mapped), 0);
@@ -192,18 +193,6 @@ fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservati
         return Err(EAGAIN);
     }
     Ok(())
-}
-
-/// Views a slice of u64 as bytes.
-trait AsBytesSlice {
-    fn as_bytes_slice(&self) -> &[u8];
-}
-
-impl AsBytesSlice for [u64] {
-    fn as_bytes_slice(&self) -> &[u8] {
-        // SAFETY: u64 has no padding; the byte view covers exactly the slice.
-        unsafe { core::slice::from_raw_parts(self.as_ptr().cast::<u8>(), core::mem::size_of_val(self)) }
-    }
 }
 
 /// Open files, each with its path in `strings`.
@@ -340,7 +329,7 @@ fn write_meta(
     for t in 0..h.n_upper {
         fill_upper_table(t, &c.leaf_vaddrs, h, &mut table);
         let o = (l.upper_off - META_OFF + u64::from(t) * PAGE_SIZE) as usize;
-        meta.get_mut(o..o + PAGE_SIZE as usize).ok_or(EINVAL)?.copy_from_slice(table.as_bytes_slice());
+        meta.get_mut(o..o + PAGE_SIZE as usize).ok_or(EINVAL)?.copy_from_slice(slice_as_bytes(&table));
     }
     pool.map().write(r.offset + META_OFF, &meta)?;
     pool.map().zero(r.offset + LEASE_OFF, PAGE_SIZE as usize)?;

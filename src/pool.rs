@@ -12,7 +12,7 @@
 use crate::abi::boxed_zeroed;
 use crate::abi::dir::{self, DirEntry, DIR_BYTES, DIR_ENTRIES};
 use crate::abi::image::{ImageHeader, LEASE_LINE, LEASE_OFF};
-use crate::abi::pod::Pod;
+use crate::abi::pod::{slice_as_bytes_mut, Pod};
 use crate::abi::pool::{HostSlot, Layout, SlotView, Superblock, PAGE_SIZE};
 use crate::abi::uapi::{self, ImageInfo, PoolAttach, PoolInfo, MAX_HOSTS};
 use crate::kernel_util::{self, RangeKind};
@@ -165,10 +165,7 @@ impl Pool {
     /// Reads a host's directory.
     fn read_dir(map: &PoolMap, layout: &Layout, host: u32) -> Result<KVec<DirEntry>> {
         let mut dir = KVec::from_elem(DirEntry::zeroed(), DIR_ENTRIES as usize, GFP_KERNEL)?;
-        let base = dir::dir_offset(layout, host);
-        for (i, e) in dir.iter_mut().enumerate() {
-            *e = map.read_pod(base + (i * DirEntry::SIZE) as u64)?;
-        }
+        map.read(dir::dir_offset(layout, host), slice_as_bytes_mut(&mut dir))?;
         Ok(dir)
     }
 

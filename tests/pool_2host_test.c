@@ -4,10 +4,15 @@
  * devices share one backing file (qemu/run --hosts 2). Host 0 formatted the
  * pool, host 1 attached to it. Each host reads what the other published in
  * its slot; host 1 checks that host 0's live slot cannot be taken.
+ * Host 0 then checkpoints a process; host 1 finds the image in host 0's
+ * directory, validates and reads it, and may not delete it.
  * Each host prints "# pool-uuid: ..." for the harness to compare.
  */
+#include <signal.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "cxlfork_test.h"
@@ -40,12 +45,7 @@ static int peer_attached(const struct cxlfork_pool_info *i)
 
 static int peer1_reattached(const struct cxlfork_pool_info *i)
 {
-	return i->hosts[1].state == CXLFORK_SLOT_ATTACHED && i->hosts[1].generation >= 2;
-}
-
-static int peer1_detached(const struct cxlfork_pool_info *i)
-{
-	return i->hosts[1].state == CXLFORK_SLOT_DETACHED;
+	return i->hosts[1].generation >= 2;
 }
 
 FIXTURE(two_hosts) {
@@ -66,7 +66,7 @@ FIXTURE_TEARDOWN(two_hosts)
 	close(self->fd);
 }
 
-TEST_F(two_hosts, same_pool_and_peer_slot_visible)
+TEST_F_TIMEOUT(two_hosts, same_pool_and_peer_slot_visible, WAIT_S + 20)
 {
 	struct cxlfork_pool_info info;
 	char want[32];
@@ -88,7 +88,7 @@ TEST_F(two_hosts, same_pool_and_peer_slot_visible)
 	ASSERT_EQ(info.part_size * info.max_hosts, info.free_bytes);
 }
 
-TEST_F(two_hosts, live_peer_slot_cannot_be_taken)
+TEST_F_TIMEOUT(two_hosts, live_peer_slot_cannot_be_taken, WAIT_S + 20)
 {
 	struct cxlfork_pool_info info;
 	unsigned long long base, size;
@@ -96,13 +96,13 @@ TEST_F(two_hosts, live_peer_slot_cannot_be_taken)
 	ASSERT_EQ(0, dax_range(dax_dev(), &base, &size));
 	if (self->me == 0) {
 		/* Host 1 tries our slot, then re-attaches as itself: we see
-		 * its generation move while ours stays. */
+		 * its generation move while ours stays. (Host 0 does not wait
+		 * for more: host 1's next test waits for host 0's.) */
 		ASSERT_EQ(0, wait_info(self->fd, &info, peer1_reattached))
-			TH_LOG("host 0 never saw host 1 re-attach");
+			TH_LOG("host 0 never saw host 1 re-attach: state %u gen %llu", info.hosts[1].state,
+			       (unsigned long long)info.hosts[1].generation);
 		ASSERT_EQ(CXLFORK_SLOT_ATTACHED, info.hosts[0].state);
 		ASSERT_EQ(1, info.hosts[0].generation);
-		ASSERT_EQ(0, wait_info(self->fd, &info, peer1_detached))
-			TH_LOG("host 0 never saw host 1 detach");
 		return;
 	}
 	ASSERT_EQ(0, wait_info(self->fd, &info, peer_attached));
@@ -116,6 +116,91 @@ TEST_F(two_hosts, live_peer_slot_cannot_be_taken)
 	ASSERT_EQ(CXLFORK_SLOT_ATTACHED, info.hosts[0].state);
 	/* Let host 0 observe generation 2 before we leave. */
 	sleep(3);
+	ASSERT_EQ(0, detach(self->fd));
+}
+
+#define SHARED_ADDR 0x7e0000000000UL
+#define SHARED_PAGES 4
+
+static int run(const char *cmd, unsigned char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(out, 1, len, f);
+	return pclose(f) == 0 ? (int)n : -1;
+}
+
+TEST_F_TIMEOUT(two_hosts, image_published_on_one_host_is_read_on_the_other, WAIT_S + 20)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l) };
+	struct cxlfork_pool_info info;
+	unsigned long long base, size;
+	unsigned char page[4096];
+	char cmd[128];
+	int found = -1;
+
+	if (self->me == 0) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		int p[2];
+		pid_t pid;
+		char ok;
+
+		ASSERT_EQ(0, pipe(p));
+		pid = fork();
+		if (pid == 0) {
+			char *m = mmap((void *)SHARED_ADDR, SHARED_PAGES * 4096, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+			for (int i = 0; i < SHARED_PAGES; i++)
+				memset(m + i * 4096, 0xa0 + i, 4096);
+			if (write(p[1], "", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		ASSERT_EQ(1, read(p[0], &ok, 1));
+		c.pid = pid;
+		strcpy(c.name, "from-host0");
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+		printf("# host 0 published image %llu (%llu pages)\n",
+		       (unsigned long long)c.image_id, (unsigned long long)c.pages);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	/* Host 1 (re-attached: the previous test detached it). */
+	ASSERT_EQ(0, dax_range(dax_dev(), &base, &size));
+	if (pool_info(self->fd, &info) == -ENODEV)
+		ASSERT_EQ(0, attach(self->fd, base, size, 1, 0));
+	for (int i = 0; i < WAIT_S * 10 && found < 0; i++) {
+		l.count = 64;
+		l.images = (unsigned long)infos;
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+		for (unsigned int k = 0; k < l.count; k++)
+			if (infos[k].owner_host == 0 && !strcmp(infos[k].name, "from-host0"))
+				found = k;
+		if (found < 0)
+			usleep(100 * 1000);
+	}
+	ASSERT_LE(0, found) TH_LOG("host 1 never saw host 0's image");
+	ASSERT_EQ(1, infos[found].valid);
+	ASSERT_LE(SHARED_PAGES, infos[found].pages);
+
+	/* Validated and read from this host: the bytes host 0's process held. */
+	for (int i = 0; i < SHARED_PAGES; i++) {
+		snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect 0:%llu --page %#lx",
+			 (unsigned long long)(infos[found].id & 0xffffffffffffULL), SHARED_ADDR + i * 4096);
+		ASSERT_EQ(4096, run(cmd, page, sizeof(page)));
+		for (int b = 0; b < 4096; b++)
+			ASSERT_EQ(0xa0 + i, page[b]);
+	}
+	/* Only the owner host deletes. */
+	struct cxlfork_delete d = { .size = sizeof(d), .id = infos[found].id };
+	ASSERT_EQ(-EXDEV, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
 	ASSERT_EQ(0, detach(self->fd));
 }
 

@@ -82,3 +82,15 @@ macro_rules! pod_struct {
     };
 }
 pub(crate) use pod_struct;
+
+/// A slice of `Pod` values as bytes.
+pub fn slice_as_bytes<T: Pod>(s: &[T]) -> &[u8] {
+    // SAFETY: `T: Pod` has no padding, so every byte of the slice is initialised.
+    unsafe { core::slice::from_raw_parts(s.as_ptr().cast::<u8>(), core::mem::size_of_val(s)) }
+}
+
+/// A slice of `Pod` values as writable bytes: any bytes written are valid values.
+pub fn slice_as_bytes_mut<T: Pod>(s: &mut [T]) -> &mut [u8] {
+    // SAFETY: `T: Pod`: no padding and every bit pattern is valid.
+    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(s)) }
+}
