@@ -36,6 +36,9 @@ check: module tools
 demo: module tools
 	@scripts/demo.sh
 
+bench: module tools
+	@scripts/bench.sh
+
 clippy: kernel
 	@CLIPPY=1 scripts/build-module.sh
 	@cargo clippy --all-targets -- -D warnings

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# make demo: boot two CXL guests sharing one pool; host 0 formats it, host 1
-# attaches to it; each prints its view of the pool.
+# make demo: boot two CXL guests sharing one pool; host 0 formats it and
+# checkpoints a toy function into it, host 1 finds and decodes the image.
 source "$(dirname "$0")/lib.sh"
+OUT=$ROOT/build/demo
+mkdir -p "$OUT"
+run_step "demo: build the function" make -s -C "$ROOT/demo" OUTPUT="$OUT"
+cp "$ROOT/demo/pool-demo.sh" "$OUT/"
 "$ROOT/scripts/build-initramfs.sh"
 step "demo: two QEMU guests (TCG), one shared CXL Type-3 device backing file"
 T0=$SECONDS
-"$ROOT/qemu/run" --hosts 2 --include "$ROOT/demo" -- /cxlfork/bin/pool-demo.sh
-info "demo finished in $((SECONDS - T0)) s (two guests booted, CXL regions created, module loaded, pool formatted and attached)"
+"$ROOT/qemu/run" --hosts 2 --include "$OUT" -- /cxlfork/bin/pool-demo.sh
+info "demo finished in $((SECONDS - T0)) s (two guests booted, CXL regions created, module loaded, pool formatted and attached, function checkpointed on host 0 and decoded on host 1)"

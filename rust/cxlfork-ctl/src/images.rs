@@ -17,8 +17,10 @@ fn cstr(b: &[u8]) -> String {
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
-    // Only for a person watching: not when output is captured.
-    if !std::io::stderr().is_terminal() || !std::io::stdout().is_terminal() {
+    // Only for a person watching: not when output is captured or the
+    // terminal cannot redraw (TERM=dumb, as in the QEMU runner's guests).
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    if dumb || !std::io::stderr().is_terminal() || !std::io::stdout().is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);

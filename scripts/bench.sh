@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make bench: benchmarks in one guest run, each next to its baseline, as ratios.
+source "$(dirname "$0")/lib.sh"
+OUT=$ROOT/build/bench
+mkdir -p "$OUT/bin"
+run_step "bench: build" make -s -C "$ROOT/bench" ROOT="$ROOT" OUTPUT="$OUT/bin"
+"$ROOT/scripts/build-initramfs.sh"
+step "bench: checkpoint throughput vs plain copy into the pool (footprints in MiB)"
+"$ROOT/qemu/run" --include "$OUT/bin" --pool-size 2G --timeout 1200 -- ckpt_bench 16 64 128 | tee "$OUT/ckpt_bench.txt"
+info "results in $OUT"
