@@ -459,11 +459,8 @@ TEST_F(ckpt, bad_targets_leave_nothing)
 	/* A foreign uid without privilege: nobody may not checkpoint root's process. */
 	pid = fork();
 	if (pid == 0) {
-		int fd;
+		int fd = open_as_nobody();
 
-		if (setgid(65534) || setuid(65534))
-			_exit(90);
-		fd = open(CXLFORK_DEV, O_RDWR);
 		_exit(ckpt(fd, getppid(), 0, NULL) == -EPERM ? 0 : 91);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -594,11 +591,8 @@ TEST_F(ckpt, list_stat_read_delete)
 	/* Not the owner: no read, no delete. */
 	pid = fork();
 	if (pid == 0) {
-		int fd;
+		int fd = open_as_nobody();
 
-		if (setgid(65534) || setuid(65534))
-			_exit(90);
-		fd = open(CXLFORK_DEV, O_RDWR);
 		r.buf = (unsigned long)buf;
 		if (xioctl(fd, CXLFORK_IOC_READ, &r) != -EPERM)
 			_exit(91);

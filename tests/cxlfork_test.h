@@ -46,6 +46,19 @@ static inline const char *dax_dev(void)
 	return d ? d : "/dev/dax0.0";
 }
 
+/* In a forked child: become nobody, then open the device (exit 90 if not). */
+static inline int open_as_nobody(void)
+{
+	int fd;
+
+	if (setgid(65534) || setuid(65534))
+		_exit(90);
+	fd = open(CXLFORK_DEV, O_RDWR);
+	if (fd < 0)
+		_exit(90);
+	return fd;
+}
+
 /* ioctl returning 0 or -errno. */
 static inline int xioctl(int fd, unsigned long cmd, void *arg)
 {
