@@ -10,11 +10,15 @@ tools() {
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
 		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl
 	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/cxlfork-ctl" "$OUT/bin/"
+	# The restore stub: C, static, non-PIE (its code stays at 0x400000).
+	gcc -static -no-pie -O2 -Wall -Werror -I"$ROOT/include/uapi" -o "$OUT/bin/cxlfork-restore" "$ROOT/tools/cxlfork-restore.c"
+	# The C example of the fork-like API (run by the restore tests).
+	gcc -static -O2 -Wall -Werror -I"$ROOT/include/uapi" -o "$OUT/bin/fork_like" "$ROOT/examples/fork_like.c"
 }
 
 kselftests() {
 	make -s -C "$ROOT/tests" KSRC="$(kernel_src)" OUTPUT="$OUT/tests" ROOT="$ROOT" all
 }
 
-run_step "tools: cxlfork-ctl (static)" tools
+run_step "tools: cxlfork-ctl, cxlfork-restore (static)" tools
 run_step "kselftests (against $(basename "$(kernel_src)"))" kselftests

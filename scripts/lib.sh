@@ -21,11 +21,17 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 info() { printf '    %s\n' "$*" >&2; }
 die()  { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
 
-# Run "$@" as a named step; on failure say which step failed.
+# Run "$@" as a named step; on failure say which step failed. The step runs
+# in a subshell with errexit on: a `cmd || die` context would switch errexit
+# off inside the step's functions, so a failing command there would be missed.
 run_step() {
-	local name=$1; shift
+	local name=$1 rc; shift
 	step "$name"
-	"$@" || die "step '$name' failed (exit $?)"
+	set +e
+	(set -e; "$@")
+	rc=$?
+	set -e
+	[ $rc -eq 0 ] || die "step '$name' failed (exit $rc)"
 }
 
 # The kernel source tree (extracted) and the kernel build directory.

@@ -12,21 +12,28 @@
 //! `shim_task.c`), `abi` (the shared ABI and on-pool format), `kernel_util`
 //! and `ffi` (thin wrappers over the C shims).
 //!
-//! Lock order: `POOL` -> a target's `mmap_lock` -> `Pool::state`. `POOL` is
-//! held only to take or replace the `Arc<Pool>`, never across a checkpoint.
+//! `restore` (RESTORE: becoming a clone), `clone` (a clone's context and
+//! fault handler, over `shim_restore.c`), `tiering` (one file per policy).
+//!
+//! Lock order: `POOL` -> a task's `mmap_lock` -> `CloneCtx::leaves` ->
+//! `Pool::state`. `POOL` is held only to take or replace the `Arc<Pool>`,
+//! never across a checkpoint or restore.
 
 use kernel::miscdevice::{MiscDeviceOptions, MiscDeviceRegistration};
 use kernel::prelude::*;
 
 mod abi;
 mod checkpoint;
+mod clone;
 mod device;
 mod ffi;
 mod images;
 mod kernel_util;
 mod pool;
 mod pool_map;
+mod restore;
 mod target;
+mod tiering;
 mod uaccess;
 
 module! {

@@ -1,10 +1,11 @@
 //! `/dev/cxlfork`: the misc device and its ioctl dispatch.
 
 use crate::abi::pod::Pod;
-use crate::abi::uapi::{self, Checkpoint, Delete, List, PoolAttach, PoolInfo, Read, Stat};
+use crate::abi::uapi::{self, Checkpoint, CloneStat, Delete, List, PoolAttach, PoolInfo, Read, Restore, Stat};
 use crate::pool::Pool;
 use crate::uaccess::{read_versioned, write_versioned};
-use crate::{checkpoint, images, kernel_util, POOL};
+use crate::target::Target;
+use crate::{checkpoint, images, kernel_util, restore, POOL};
 use kernel::fs::File;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
 use kernel::prelude::*;
@@ -42,10 +43,16 @@ impl MiscDevice for CxlforkDevice {
             uapi::NR_STAT => uapi::IOC_STAT,
             uapi::NR_READ => uapi::IOC_READ_IMAGE,
             uapi::NR_DELETE => uapi::IOC_DELETE,
+            uapi::NR_RESTORE => uapi::IOC_RESTORE,
+            uapi::NR_CLONE_STAT => uapi::IOC_CLONE_STAT,
             _ => return Err(ENOTTY),
         };
         if ioc_dir(cmd) != ioc_dir(expect) {
             return Err(ENOTTY);
+        }
+        if nr == uapi::NR_RESTORE {
+            let (req, _) = read_versioned::<Restore>(arg, uapi::min_size::RESTORE)?;
+            return restore::restore(&attached()?, &req);
         }
         match nr {
             uapi::NR_POOL_ATTACH => pool_attach(arg),
@@ -54,6 +61,7 @@ impl MiscDevice for CxlforkDevice {
             uapi::NR_CHECKPOINT => in_out::<Checkpoint>(arg, uapi::min_size::CHECKPOINT, checkpoint::checkpoint),
             uapi::NR_LIST => in_out::<List>(arg, uapi::min_size::LIST, images::list),
             uapi::NR_STAT => in_out::<Stat>(arg, uapi::min_size::STAT, images::stat),
+            uapi::NR_CLONE_STAT => in_out::<CloneStat>(arg, uapi::min_size::CLONE_STAT, |_, st| clone_stat(st)),
             uapi::NR_READ => {
                 let (req, _) = read_versioned::<Read>(arg, uapi::min_size::READ)?;
                 images::read(&*attached()?, &req)
@@ -77,6 +85,13 @@ fn in_out<T: Pod>(arg: usize, min: usize, f: impl FnOnce(&Pool, &mut T) -> Resul
     let (mut v, size) = read_versioned::<T>(arg, min)?;
     f(&*attached()?, &mut v)?;
     write_versioned(arg, size, &v)
+}
+
+/// `CXLFORK_IOC_CLONE_STAT`: statistics of the clone `st.pid` (0: the caller).
+fn clone_stat(st: &mut CloneStat) -> Result {
+    let t = Target::get(st.pid as i32)?;
+    t.clone_ctx().ok_or(ENOENT)?.stat(st);
+    Ok(())
 }
 
 fn pool_attach(arg: usize) -> Result {

@@ -45,3 +45,47 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_current_euid() -> u32;
     pub(crate) fn cxlfork_monotonic_ns() -> u64;
 }
+
+/// Opaque `struct vm_area_struct` / `struct file` as the shims pass them.
+#[repr(C)]
+pub(crate) struct VmArea {
+    _private: [u8; 0],
+}
+
+/// Opaque `struct file`.
+#[repr(C)]
+pub(crate) struct KFile {
+    _private: [u8; 0],
+}
+
+unsafe extern "C" {
+    pub(crate) fn cxlfork_module_pin_file() -> *mut KFile;
+    pub(crate) fn cxlfork_make_clone_vma(addr: u64, len: u64, ctx: *const c_void) -> i32;
+    pub(crate) fn cxlfork_vma_start(vma: *mut VmArea) -> u64;
+    pub(crate) fn cxlfork_vma_end(vma: *mut VmArea) -> u64;
+    pub(crate) fn cxlfork_vma_insert_pfn(vma: *mut VmArea, addr: u64, pfn: u64) -> u32;
+    pub(crate) fn cxlfork_vma_insert_zero(vma: *mut VmArea, addr: u64) -> u32;
+    pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;
+    pub(crate) fn cxlfork_vma_insert_file(vma: *mut VmArea, addr: u64, file: *mut KFile, pos: u64) -> u32;
+    pub(crate) fn cxlfork_current_single_threaded() -> bool;
+    pub(crate) fn cxlfork_check_special(start: u64, end: u64, name: *const u8) -> i32;
+    pub(crate) fn cxlfork_unmap_all_but_special() -> i32;
+    pub(crate) fn cxlfork_vm_mmap(file: *mut KFile, addr: u64, len: u64, prot: u64, flags: u64, off: u64) -> i64;
+    pub(crate) fn cxlfork_prefault_write(addr: u64, n: u32) -> i32;
+    pub(crate) fn cxlfork_copy_to_user_page(addr: u64, src: *const c_void) -> i32;
+    pub(crate) fn cxlfork_set_mm(w: *const u64, auxv_words: u32);
+    pub(crate) fn cxlfork_check_regs(r: *const u64) -> i32;
+    pub(crate) fn cxlfork_set_regs(r: *const u64, ax: u64);
+    pub(crate) fn cxlfork_fpu_check(buf: *const c_void, len: u32, xfeatures: u64) -> i32;
+    pub(crate) fn cxlfork_fpu_set(buf: *const c_void, len: u32);
+    pub(crate) fn cxlfork_sig_check(s: *const u64) -> i32;
+    pub(crate) fn cxlfork_sig_set(s: *const u64);
+    pub(crate) fn cxlfork_set_comm(comm: *const u8);
+    pub(crate) fn cxlfork_file_open(path: *const u8, flags: u32, pos: u64, seek: bool) -> *mut KFile;
+    pub(crate) fn cxlfork_file_put(f: *mut KFile);
+    pub(crate) fn cxlfork_close_fds_from(first: u32);
+    pub(crate) fn cxlfork_install_fd(file: *mut KFile, fd: u32, cloexec: bool) -> i32;
+    pub(crate) fn cxlfork_kill_current();
+    pub(crate) fn cxlfork_vma_pgoff(vma: *mut VmArea) -> u64;
+    pub(crate) fn cxlfork_target_clone_ctx(t: *mut CxlforkTarget) -> *const c_void;
+}

@@ -32,6 +32,10 @@ pub(crate) struct PoolState {
     dir: KVec<DirEntry>,
     /// Set by detach: no more writes.
     detached: bool,
+    /// Live restore contexts (clones) on this host.
+    clones: u32,
+    /// Restores per image since attach: (image id, count), for clone numbers.
+    restores: KVec<(u64, u32)>,
     /// Checkpoints in progress, and their page counts.
     ckpt_active: u32,
     ckpt_pages_done: u64,
@@ -138,7 +142,16 @@ impl Pool {
             layout.max_hosts,
             slot.generation
         );
-        let state = PoolState { slot, dir, detached: false, ckpt_active: 0, ckpt_pages_done: 0, ckpt_pages_total: 0 };
+        let state = PoolState {
+            slot,
+            dir,
+            detached: false,
+            clones: 0,
+            restores: KVec::new(),
+            ckpt_active: 0,
+            ckpt_pages_done: 0,
+            ckpt_pages_total: 0,
+        };
         // INVARIANT: `layout` came from the superblock just validated or written;
         // `host_id < max_hosts` was checked; `slot` and `dir` were just written.
         Arc::pin_init(
@@ -448,11 +461,55 @@ impl Pool {
         s.ckpt_pages_total -= total;
     }
 
-    /// Detaches: EBUSY while a checkpoint runs; marks this host's slot
-    /// detached. The mapping goes when the last reference does.
+    /// Adds `delta` to this host's lease count of the image at `base`; the
+    /// state guard proves this host's writers are serialised.
+    fn write_lease(&self, _locked: &PoolState, base: u64, delta: i64) -> Result {
+        let off = base + LEASE_OFF + LEASE_LINE * u64::from(self.host_id);
+        let count: u64 = self.map.read_pod(off)?;
+        let new = count.checked_add_signed(delta).ok_or(EINVAL)?;
+        self.map.write_pod(off, &new)
+    }
+
+    /// A restore of the image at pool offset `base` (id `id`) takes a lease
+    /// in this host's line of the image's lease page. Returns the clone
+    /// number (restores of this image on this host since attach).
+    pub(crate) fn lease_acquire(&self, id: u64, base: u64) -> Result<u32> {
+        let mut s = self.state.lock();
+        if s.detached {
+            return Err(ENODEV);
+        }
+        s.restores.reserve(1, GFP_KERNEL)?;
+        self.write_lease(&s, base, 1)?;
+        s.clones += 1;
+        let nr = match s.restores.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                // Capacity reserved above: cannot fail.
+                let _ = s.restores.push((id, 1), GFP_KERNEL);
+                1
+            }
+        };
+        Ok(nr)
+    }
+
+    /// The clone (and every process forked from it) dropped its last
+    /// mapping of the image: its lease goes.
+    pub(crate) fn lease_release(&self, base: u64) {
+        let mut s = self.state.lock();
+        s.clones -= 1;
+        if self.write_lease(&s, base, -1).is_err() {
+            pr_warn!("could not drop a lease on the image at {:#x}\n", base);
+        }
+    }
+
+    /// Detaches: EBUSY while a checkpoint runs or clones live; marks this
+    /// host's slot detached. The mapping goes when the last reference does.
     pub(crate) fn detach(&self) -> Result {
         let mut s = self.state.lock();
-        if s.ckpt_active != 0 {
+        if s.ckpt_active != 0 || s.clones != 0 {
             return Err(EBUSY);
         }
         s.detached = true;

@@ -4,6 +4,7 @@
 #define CXLFORK_SHIM_H
 
 #include <linux/types.h>
+#include <linux/mm_types.h>
 
 int cxlfork_check_range(u64 phys, u64 size);
 void *cxlfork_memremap_wb(u64 phys, u64 size);
@@ -63,5 +64,39 @@ int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes);
 bool cxlfork_pte_is_zero_page(u64 pte);
 int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst);
 int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen);
+
+/* Restore side (shim_restore.c). */
+struct vm_area_struct;
+struct file;
+struct file *cxlfork_module_pin_file(void);
+int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx);
+void *cxlfork_clone_ctx_of(struct mm_struct *mm);
+void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
+u64 cxlfork_vma_pgoff(struct vm_area_struct *vma);
+u64 cxlfork_vma_start(struct vm_area_struct *vma);
+u64 cxlfork_vma_end(struct vm_area_struct *vma);
+vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);
+vm_fault_t cxlfork_vma_insert_zero(struct vm_area_struct *vma, u64 addr);
+vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src);
+vm_fault_t cxlfork_vma_insert_file(struct vm_area_struct *vma, u64 addr, struct file *file, u64 pos);
+bool cxlfork_current_single_threaded(void);
+int cxlfork_check_special(u64 start, u64 end, const char *name);
+int cxlfork_unmap_all_but_special(void);
+long cxlfork_vm_mmap(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, u64 off);
+int cxlfork_prefault_write(u64 addr, u32 n);
+int cxlfork_copy_to_user_page(u64 addr, const void *src);
+void cxlfork_set_mm(const u64 *w, u32 auxv_words);
+int cxlfork_check_regs(const u64 *r);
+void cxlfork_set_regs(const u64 *r, u64 ax);
+int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures);
+void cxlfork_fpu_set(const void *buf, u32 len);
+int cxlfork_sig_check(const u64 *s);
+void cxlfork_sig_set(const u64 *s);
+void cxlfork_set_comm(const char *comm);
+struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek);
+void cxlfork_file_put(struct file *f);
+void cxlfork_close_fds_from(u32 first);
+int cxlfork_install_fd(struct file *file, u32 fd, bool cloexec);
+void cxlfork_kill_current(void);
 
 #endif

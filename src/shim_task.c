@@ -544,3 +544,8 @@ int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, si
 	fput(file);
 	return 0;
 }
+
+void *cxlfork_target_clone_ctx(struct cxlfork_target *t)
+{
+	return cxlfork_clone_ctx_of(t->mm);
+}

@@ -144,6 +144,19 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The clone context the target maps, if it is a clone.
+    pub(crate) fn clone_ctx(&self) -> Option<kernel::sync::Arc<crate::clone::CloneCtx>> {
+        // SAFETY: `raw()` is valid (invariant).
+        let p = unsafe { ffi::cxlfork_target_clone_ctx(self.raw()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: the shim took a new reference on a context from `Arc::into_raw`: now ours.
+        Some(unsafe { kernel::sync::Arc::from_raw(p.cast::<crate::clone::CloneCtx>()) })
+    }
+}
+
 impl Drop for Target {
     fn drop(&mut self) {
         // SAFETY: `raw()` is valid (invariant) and released once, here.

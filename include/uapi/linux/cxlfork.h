@@ -198,6 +198,59 @@ struct cxlfork_delete {
 	__u64 id;
 };
 
+/* struct cxlfork_restore.policy: where a restored page lives. */
+#define CXLFORK_POLICY_MOW	0	/* migrate on write (default): read from the pool,
+					   copy on write; checkpointed-dirty pages copied up front */
+#define CXLFORK_POLICY_MOA	1	/* migrate on access: first access copies locally */
+#define CXLFORK_POLICY_HT	2	/* hybrid: checkpointed-Accessed pages copied on access,
+					   the others mapped from the pool */
+
+/* struct cxlfork_restore.flags */
+#define CXLFORK_RESTORE_SKIP_FILES	(1U << 0)	/* skip fds that cannot be reopened */
+#define CXLFORK_RESTORE_IMAGE_STDIO	(1U << 1)	/* fds 0-2 from the image too */
+#define CXLFORK_RESTORE_FLAGS	(CXLFORK_RESTORE_SKIP_FILES | CXLFORK_RESTORE_IMAGE_STDIO)
+
+/*
+ * CXLFORK_IOC_RESTORE: the caller becomes a clone of image `id`, as execve()
+ * replaces a program: its mappings (all but vdso/vvar, which must already
+ * sit where the image has them: move them with mremap first), registers,
+ * FPU state, signal state, limits, mm fields and file descriptors are
+ * replaced by the image's, and it returns to user space inside the
+ * checkpointed program. A self-checkpoint returns the clone number (> 0)
+ * there; a process checkpointed by pid resumes where it was stopped.
+ * Everything is validated, opened and allocated first: on error the caller
+ * is untouched. Image owner uid or CAP_SYS_ADMIN. Errors: ENODEV, ENOENT,
+ * EPERM, EBADMSG (invalid image), ENOEXEC (another kernel build), EINVAL
+ * (flags, policy, registers, FPU state, vdso/vvar not in place), EBUSY
+ * (caller has other threads), EOPNOTSUPP (a pipe or socket fd, without
+ * SKIP_FILES), or the errno of reopening a file. Does not return on success.
+ */
+struct cxlfork_restore {
+	__u32 size;		/* in: sizeof(struct cxlfork_restore) */
+	__u32 flags;		/* in: CXLFORK_RESTORE_* */
+	__u64 id;		/* in: image */
+	__u32 policy;		/* in: CXLFORK_POLICY_* */
+	__u32 __reserved;	/* in: 0 */
+};
+
+/* CXLFORK_IOC_CLONE_STAT: a clone's tiering statistics (pid 0: the caller).
+ * Errors: ESRCH, ENOENT (not a clone), EPERM. */
+struct cxlfork_clone_stat {
+	__u32 size;		/* in: sizeof(struct cxlfork_clone_stat) */
+	__s32 pid;		/* in */
+	__u64 image_id;		/* out */
+	__u32 policy;		/* out */
+	__u32 clone_nr;		/* out: the value the clone's checkpoint call returned */
+	__u64 restore_ns;	/* out: time inside the RESTORE call */
+	__u64 pool_pages;	/* out: pages mapped from the pool (zero copy) */
+	__u64 local_pages;	/* out: pages copied to local memory by the policy */
+	__u64 prefetched_pages;	/* out: of which copied at restore (MoW dirty pages) */
+	__u64 zero_pages;	/* out: faults on pages the image does not hold (zero) */
+	__u64 file_pages;	/* out: ... (read from the reopened file) */
+	__u64 faults;		/* out: faults taken by the clone's mappings */
+	__u64 leaves;		/* out: leaf tables loaded (one per 2 MiB touched) */
+};
+
 #define CXLFORK_IOC_POOL_ATTACH	_IOW(CXLFORK_IOC_MAGIC, 0x01, struct cxlfork_pool_attach)
 #define CXLFORK_IOC_POOL_INFO	_IOWR(CXLFORK_IOC_MAGIC, 0x02, struct cxlfork_pool_info)
 /* CAP_SYS_ADMIN. Errors: EPERM, ENODEV (no pool). */
@@ -207,5 +260,7 @@ struct cxlfork_delete {
 #define CXLFORK_IOC_STAT	_IOWR(CXLFORK_IOC_MAGIC, 0x12, struct cxlfork_stat)
 #define CXLFORK_IOC_READ	_IOW(CXLFORK_IOC_MAGIC, 0x13, struct cxlfork_read)
 #define CXLFORK_IOC_DELETE	_IOW(CXLFORK_IOC_MAGIC, 0x14, struct cxlfork_delete)
+#define CXLFORK_IOC_RESTORE	_IOW(CXLFORK_IOC_MAGIC, 0x20, struct cxlfork_restore)
+#define CXLFORK_IOC_CLONE_STAT	_IOWR(CXLFORK_IOC_MAGIC, 0x21, struct cxlfork_clone_stat)
 
 #endif /* _UAPI_LINUX_CXLFORK_H */

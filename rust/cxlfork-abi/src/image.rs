@@ -716,21 +716,26 @@ impl<'a> Meta<'a> {
         Ok(())
     }
 
-    /// The VMA containing `addr`, if any (binary search: VMAs are sorted).
-    pub fn vma_at(&self, addr: u64) -> Result<Option<VmaImage>, ImageError> {
+    /// Index of the VMA containing `addr`, if any (binary search: VMAs are sorted).
+    pub fn vma_index(&self, addr: u64) -> Option<u32> {
         let (mut lo, mut hi) = (0u32, self.header.n_vmas);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let v = self.vma(mid)?;
+            let v = self.vma(mid).ok()?;
             if addr < v.start {
                 hi = mid;
             } else if addr >= v.end {
                 lo = mid + 1;
             } else {
-                return Ok(Some(v));
+                return Some(mid);
             }
         }
-        Ok(None)
+        None
+    }
+
+    /// The VMA containing `addr`, if any.
+    pub fn vma_at(&self, addr: u64) -> Result<Option<VmaImage>, ImageError> {
+        self.vma_index(addr).map(|i| self.vma(i)).transpose()
     }
 
     /// Checks one upper-level entry: present, flags it may carry, and the

@@ -247,6 +247,67 @@ pod_struct! {
     }
 }
 
+/// Policy: migrate on write (default).
+pub const POLICY_MOW: u32 = 0;
+/// Policy: migrate on access.
+pub const POLICY_MOA: u32 = 1;
+/// Policy: hybrid tiering.
+pub const POLICY_HT: u32 = 2;
+/// Restore flag: skip fds that cannot be reopened.
+pub const RESTORE_SKIP_FILES: u32 = 1 << 0;
+/// Restore flag: fds 0-2 from the image too.
+pub const RESTORE_IMAGE_STDIO: u32 = 1 << 1;
+/// Every restore flag.
+pub const RESTORE_FLAGS: u32 = RESTORE_SKIP_FILES | RESTORE_IMAGE_STDIO;
+
+pod_struct! {
+    /// `struct cxlfork_restore`.
+    pub struct Restore {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// `RESTORE_*`.
+        pub flags: u32,
+        /// Image id.
+        pub id: u64,
+        /// `POLICY_*`.
+        pub policy: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+pod_struct! {
+    /// `struct cxlfork_clone_stat`.
+    pub struct CloneStat {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// Pid (i32 in C), 0 for the caller.
+        pub pid: u32,
+        /// Out: image.
+        pub image_id: u64,
+        /// Out: policy.
+        pub policy: u32,
+        /// Out: clone number.
+        pub clone_nr: u32,
+        /// Out: time in RESTORE.
+        pub restore_ns: u64,
+        /// Out: pages mapped from the pool.
+        pub pool_pages: u64,
+        /// Out: pages copied local by the policy.
+        pub local_pages: u64,
+        /// Out: of which at restore.
+        pub prefetched_pages: u64,
+        /// Out: zero-fill faults.
+        pub zero_pages: u64,
+        /// Out: faults served from the reopened file.
+        pub file_pages: u64,
+        /// Out: faults.
+        pub faults: u64,
+        /// Out: leaf tables loaded.
+        pub leaves: u64,
+    }
+}
+
 const IOC_NONE: u32 = 0;
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
@@ -272,6 +333,15 @@ pub const NR_STAT: u32 = 0x12;
 pub const NR_READ: u32 = 0x13;
 /// Command number of `CXLFORK_IOC_DELETE`.
 pub const NR_DELETE: u32 = 0x14;
+
+/// Command number of `CXLFORK_IOC_RESTORE`.
+pub const NR_RESTORE: u32 = 0x20;
+/// Command number of `CXLFORK_IOC_CLONE_STAT`.
+pub const NR_CLONE_STAT: u32 = 0x21;
+/// `CXLFORK_IOC_RESTORE`.
+pub const IOC_RESTORE: u32 = ioc(IOC_WRITE, NR_RESTORE, Restore::SIZE);
+/// `CXLFORK_IOC_CLONE_STAT`.
+pub const IOC_CLONE_STAT: u32 = ioc(IOC_READ | IOC_WRITE, NR_CLONE_STAT, CloneStat::SIZE);
 
 /// `CXLFORK_IOC_CHECKPOINT`.
 pub const IOC_CHECKPOINT: u32 = ioc(IOC_READ | IOC_WRITE, NR_CHECKPOINT, Checkpoint::SIZE);
@@ -312,6 +382,10 @@ pub mod min_size {
     pub const READ: usize = 40;
     /// `struct cxlfork_delete` v1.
     pub const DELETE: usize = 16;
+    /// `struct cxlfork_restore` v1.
+    pub const RESTORE: usize = 24;
+    /// `struct cxlfork_clone_stat` v1.
+    pub const CLONE_STAT: usize = 88;
 }
 
 /// The NUL-terminated prefix of a fixed-size name field.

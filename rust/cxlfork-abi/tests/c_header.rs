@@ -1,6 +1,8 @@
 //! The C header and the Rust mirror agree on every size, offset and constant.
 
-use cxlfork_abi::uapi::{self, Checkpoint, Delete, HostInfo, ImageInfo, List, PoolAttach, PoolInfo, Read, Stat};
+use cxlfork_abi::uapi::{
+    self, Checkpoint, CloneStat, Delete, HostInfo, ImageInfo, List, PoolAttach, PoolInfo, Read, Restore, Stat,
+};
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
@@ -90,6 +92,31 @@ fn expectations() -> Vec<(&'static str, u64)> {
         off!("cxlfork_read", Read, buf),
         ("sizeof(struct cxlfork_delete)", size_of::<Delete>() as u64),
         off!("cxlfork_delete", Delete, id),
+        ("sizeof(struct cxlfork_restore)", size_of::<Restore>() as u64),
+        off!("cxlfork_restore", Restore, flags),
+        off!("cxlfork_restore", Restore, id),
+        off!("cxlfork_restore", Restore, policy),
+        ("sizeof(struct cxlfork_clone_stat)", size_of::<CloneStat>() as u64),
+        off!("cxlfork_clone_stat", CloneStat, pid),
+        off!("cxlfork_clone_stat", CloneStat, image_id),
+        off!("cxlfork_clone_stat", CloneStat, policy),
+        off!("cxlfork_clone_stat", CloneStat, clone_nr),
+        off!("cxlfork_clone_stat", CloneStat, restore_ns),
+        off!("cxlfork_clone_stat", CloneStat, pool_pages),
+        off!("cxlfork_clone_stat", CloneStat, local_pages),
+        off!("cxlfork_clone_stat", CloneStat, prefetched_pages),
+        off!("cxlfork_clone_stat", CloneStat, zero_pages),
+        off!("cxlfork_clone_stat", CloneStat, file_pages),
+        off!("cxlfork_clone_stat", CloneStat, faults),
+        off!("cxlfork_clone_stat", CloneStat, leaves),
+        ("CXLFORK_POLICY_MOW", uapi::POLICY_MOW.into()),
+        ("CXLFORK_POLICY_MOA", uapi::POLICY_MOA.into()),
+        ("CXLFORK_POLICY_HT", uapi::POLICY_HT.into()),
+        ("CXLFORK_RESTORE_SKIP_FILES", uapi::RESTORE_SKIP_FILES.into()),
+        ("CXLFORK_RESTORE_IMAGE_STDIO", uapi::RESTORE_IMAGE_STDIO.into()),
+        ("CXLFORK_RESTORE_FLAGS", uapi::RESTORE_FLAGS.into()),
+        ("CXLFORK_IOC_RESTORE", uapi::IOC_RESTORE.into()),
+        ("CXLFORK_IOC_CLONE_STAT", uapi::IOC_CLONE_STAT.into()),
         ("CXLFORK_NAME_LEN", uapi::NAME_LEN as u64),
         ("CXLFORK_CKPT_LEAVE_STOPPED", uapi::CKPT_LEAVE_STOPPED.into()),
         ("CXLFORK_CKPT_KILL", uapi::CKPT_KILL.into()),
@@ -165,4 +192,6 @@ fn min_sizes_are_v1_sizes() {
     assert_eq!(uapi::min_size::STAT, size_of::<Stat>());
     assert_eq!(uapi::min_size::READ, size_of::<Read>());
     assert_eq!(uapi::min_size::DELETE, size_of::<Delete>());
+    assert_eq!(uapi::min_size::RESTORE, size_of::<Restore>());
+    assert_eq!(uapi::min_size::CLONE_STAT, size_of::<CloneStat>());
 }

@@ -3,7 +3,7 @@
 use crate::mib;
 use anyhow::{anyhow, bail, Context, Result};
 use cxlfork::image::{id_string, parse_id, Image};
-use cxlfork::{uapi, After, Device};
+use cxlfork::{uapi, After, Device, Policy};
 use cxlfork_abi::image::{file_kind, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED};
 use std::io::Write;
 use cxlfork_abi::pool::PAGE_SIZE;
@@ -263,5 +263,134 @@ pub(crate) fn rm(id: &str) -> Result<()> {
     let raw = parse_id(id).ok_or_else(|| anyhow!("{id}: not an image id (HOST:SEQ)"))?;
     Device::open()?.delete(raw).with_context(|| format!("image {id}"))?;
     println!("deleted image {id}");
+    Ok(())
+}
+
+/// `--policy` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum PolicyArg {
+    /// Migrate on write: read from the pool, copy on write; dirty pages copied up front.
+    Mow,
+    /// Migrate on access: every touched page is copied locally.
+    Moa,
+    /// Hybrid: pages accessed in the parent are copied on access, the rest stay in the pool.
+    Ht,
+}
+
+impl From<PolicyArg> for Policy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Mow => Policy::Mow,
+            PolicyArg::Moa => Policy::Moa,
+            PolicyArg::Ht => Policy::Ht,
+        }
+    }
+}
+
+/// The restore stub, next to this executable or on PATH.
+fn stub() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("cxlfork-restore")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "cxlfork-restore".into())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn restore(id: &str, policy: PolicyArg, count: u32, wait: bool, skip_files: bool, image_stdio: bool, json: bool) -> Result<()> {
+    let dev = Device::open()?;
+    let info = find(&dev, id)?;
+    let img = Image::open(&dev, &info).with_context(|| format!("image {id} is INVALID, not restored"))?;
+    let m = img.meta();
+    let mut args = vec![info.id.to_string(), Policy::from(policy).abi().to_string()];
+    let mut flags = 0;
+    if skip_files {
+        flags |= uapi::RESTORE_SKIP_FILES;
+    }
+    if image_stdio {
+        flags |= uapi::RESTORE_IMAGE_STDIO;
+    }
+    args.push(flags.to_string());
+    for i in 0..img.header.n_vmas {
+        let v = m.vma(i)?;
+        if matches!(v.kind, vma_kind::VDSO | vma_kind::VVAR | vma_kind::VVAR_VCLOCK) {
+            args.extend([vma_kind::name(v.kind).to_string(), format!("{:#x}", v.start), format!("{:#x}", v.end)]);
+        }
+    }
+    let stub = stub();
+    let mut children = Vec::new();
+    for _ in 0..count {
+        let child = std::process::Command::new(&stub).args(&args).spawn().with_context(|| format!("starting {}", stub.display()))?;
+        children.push(child);
+    }
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    if json {
+        println!("{}", serde_json::to_string(&json!({"image": id, "pids": pids}))?);
+    } else {
+        eprintln!("restoring image {id} ({:?}) into {} process(es): {}", policy, count, pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+    }
+    if wait {
+        let mut failed = 0;
+        for mut c in children {
+            let st = c.wait()?;
+            if !st.success() {
+                failed += 1;
+                eprintln!("clone {}: {st}", c.id());
+            }
+        }
+        if failed > 0 {
+            bail!("{failed} of {count} clones failed");
+        }
+    }
+    Ok(())
+}
+
+fn smaps_rollup(pid: i32) -> Vec<(String, u64)> {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            let kb = v.trim().strip_suffix(" kB")?.trim().parse().ok()?;
+            Some((k.to_string(), kb))
+        })
+        .collect()
+}
+
+pub(crate) fn stat(pid: i32, json: bool) -> Result<()> {
+    let s = Device::open()?.clone_stat(pid).with_context(|| format!("pid {pid}"))?;
+    let mem = smaps_rollup(pid);
+    let kb = |k: &str| mem.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
+    let policy = match s.policy {
+        uapi::POLICY_MOW => "mow",
+        uapi::POLICY_MOA => "moa",
+        uapi::POLICY_HT => "ht",
+        _ => "?",
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "pid": pid, "image": id_string(s.image_id), "policy": policy, "clone_nr": s.clone_nr,
+                "restore_ns": s.restore_ns, "pool_pages": s.pool_pages, "local_pages": s.local_pages,
+                "prefetched_pages": s.prefetched_pages, "zero_pages": s.zero_pages, "file_pages": s.file_pages,
+                "faults": s.faults, "leaves": s.leaves,
+                "rss_kb": kb("Rss"), "anon_kb": kb("Anonymous"), "rss_file_kb": kb("Rss") - kb("Anonymous"),
+            }))?
+        );
+    } else {
+        println!("pid {pid}: clone #{} of image {} ({policy}), restored in {:.2} ms", s.clone_nr, id_string(s.image_id), s.restore_ns as f64 / 1e6);
+        println!("  pages mapped from the pool  {}", s.pool_pages);
+        println!("  pages copied local          {} ({} at restore)", s.local_pages, s.prefetched_pages);
+        println!("  zero / file pages           {} / {}", s.zero_pages, s.file_pages);
+        println!("  faults {}, leaf tables loaded {}", s.faults, s.leaves);
+        println!("  local memory: Rss {} kB (anonymous {} kB)", kb("Rss"), kb("Anonymous"));
+    }
+    Ok(())
+}
+
+pub(crate) fn clear_refs(pid: i32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "1").with_context(|| format!("/proc/{pid}/clear_refs"))?;
+    println!("cleared the Accessed bits of pid {pid}");
     Ok(())
 }

@@ -66,6 +66,43 @@ enum Cmd {
         /// Image id (HOST:SEQ).
         id: String,
     },
+    /// Remote fork: start N processes that each become a clone of the image.
+    Restore {
+        /// Image id (HOST:SEQ).
+        id: String,
+        /// Tiering policy.
+        #[arg(long, value_enum, default_value_t = images::PolicyArg::Mow)]
+        policy: images::PolicyArg,
+        /// Number of clones.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Wait for the clones to exit and report their status.
+        #[arg(long)]
+        wait: bool,
+        /// Skip open files that cannot be reopened (pipes, sockets, missing files).
+        #[arg(long)]
+        skip_files: bool,
+        /// Also restore fds 0-2 from the image (default: the clones inherit ours).
+        #[arg(long)]
+        image_stdio: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tiering statistics of a clone, and its local memory.
+    Stat {
+        /// The clone's pid.
+        pid: i32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear a process's Accessed bits (before a checkpoint, so that HT sees
+    /// only what the function touches afterwards).
+    ClearRefs {
+        /// The process.
+        pid: i32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +253,11 @@ fn main() {
         Cmd::Ls { json } => images::ls(json),
         Cmd::Inspect { id, json, pages, maps, page } => images::inspect(&id, images::InspectMode::new(json, pages, maps, page)),
         Cmd::Rm { id } => images::rm(&id),
+        Cmd::Restore { id, policy, count, wait, skip_files, image_stdio, json } => {
+            images::restore(&id, policy, count, wait, skip_files, image_stdio, json)
+        }
+        Cmd::Stat { pid, json } => images::stat(pid, json),
+        Cmd::ClearRefs { pid } => images::clear_refs(pid),
     };
     if let Err(e) = r {
         eprintln!("cxlfork-ctl: {e:#}");

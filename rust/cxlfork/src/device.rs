@@ -2,9 +2,10 @@
 
 use crate::error::{Error, Op, Result};
 use cxlfork_abi::pod::Pod;
-use cxlfork_abi::uapi::{self, Checkpoint, Delete, ImageInfo, List, PoolAttach, PoolInfo, Read, Stat};
+use cxlfork_abi::uapi::{self, Checkpoint, CloneStat, Delete, ImageInfo, List, PoolAttach, PoolInfo, Read, Restore, Stat};
 use rustix::fs::{open, Mode, OFlags};
-use rustix::ioctl::{ioctl, NoArg, Setter, Updater};
+use rustix::ioctl::{ioctl, opcode, Ioctl, IoctlOutput, NoArg, Opcode, Setter, Updater};
+use std::ffi::c_void;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -40,6 +41,61 @@ pub struct CheckpointResult {
     pub pages: u64,
     /// Time in the kernel, ns.
     pub duration_ns: u64,
+}
+
+/// What a self-checkpoint returned: like `fork()`, once in the original
+/// process and once in every restored clone.
+#[derive(Clone, Copy, Debug)]
+pub enum Forked {
+    /// The original process: the image is published.
+    Parent(CheckpointResult),
+    /// A restored clone, with its clone number (1, 2, ...).
+    Clone(u32),
+}
+
+/// Tiering policy of a restore.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Migrate on write (default).
+    #[default]
+    Mow,
+    /// Migrate on access.
+    Moa,
+    /// Hybrid tiering.
+    Ht,
+}
+
+impl Policy {
+    /// The `CXLFORK_POLICY_*` value.
+    pub fn abi(self) -> u32 {
+        match self {
+            Policy::Mow => uapi::POLICY_MOW,
+            Policy::Moa => uapi::POLICY_MOA,
+            Policy::Ht => uapi::POLICY_HT,
+        }
+    }
+}
+
+/// `CXLFORK_IOC_CHECKPOINT` keeping the ioctl's return value (the clone
+/// number in a clone), which rustix's `Updater` drops.
+struct CheckpointIoctl<'a>(&'a mut Checkpoint);
+
+// SAFETY: the opcode matches `Checkpoint`, which the kernel reads and writes.
+unsafe impl Ioctl for CheckpointIoctl<'_> {
+    type Output = IoctlOutput;
+    const IS_MUTATING: bool = true;
+
+    fn opcode(&self) -> Opcode {
+        opcode::read_write::<Checkpoint>(uapi::IOC_MAGIC as u8, uapi::NR_CHECKPOINT as u8)
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        std::ptr::from_mut(self.0).cast::<c_void>()
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> rustix::io::Result<IoctlOutput> {
+        Ok(out)
+    }
 }
 
 /// Arguments of [`Device::attach`].
@@ -183,5 +239,50 @@ impl Device {
         // SAFETY: the opcode matches `Delete`, which the kernel only reads.
         unsafe { ioctl(&self.fd, Setter::<{ uapi::IOC_DELETE }, Delete>::new(d)) }
             .map_err(|errno| Error::Kernel { op: Op::Delete, errno })
+    }
+
+    /// Checkpoints the calling process itself, like `fork()`: returns
+    /// [`Forked::Parent`] here once the image is published, and
+    /// [`Forked::Clone`] in every process later restored from it.
+    pub fn checkpoint_self(&self, name: &str) -> Result<Forked> {
+        let mut c = Checkpoint::zeroed();
+        c.size = Checkpoint::SIZE as u32;
+        let n = name.len().min(uapi::NAME_LEN - 1);
+        c.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        // SAFETY: `CheckpointIoctl` describes the command and its argument.
+        let r = unsafe { ioctl(&self.fd, CheckpointIoctl(&mut c)) }
+            .map_err(|errno| Error::Kernel { op: Op::Checkpoint, errno })?;
+        if r > 0 {
+            return Ok(Forked::Clone(r as u32));
+        }
+        Ok(Forked::Parent(CheckpointResult { id: c.image_id, size: c.image_size, pages: c.pages, duration_ns: c.duration_ns }))
+    }
+
+    /// `CXLFORK_IOC_RESTORE`: the caller becomes a clone of image `id`. Only
+    /// returns on error. The caller's vdso and vvar must already be where the
+    /// image has them (the `cxlfork-restore` stub moves them).
+    pub fn restore(&self, id: u64, policy: Policy, flags: u32) -> Result<std::convert::Infallible> {
+        let mut r = Restore::zeroed();
+        r.size = Restore::SIZE as u32;
+        r.id = id;
+        r.policy = policy.abi();
+        r.flags = flags;
+        // SAFETY: the opcode matches `Restore`, which the kernel only reads.
+        let e = unsafe { ioctl(&self.fd, Setter::<{ uapi::IOC_RESTORE }, Restore>::new(r)) };
+        match e {
+            Err(errno) => Err(Error::Kernel { op: Op::Restore, errno }),
+            Ok(()) => unreachable!("a successful restore does not return here"),
+        }
+    }
+
+    /// `CXLFORK_IOC_CLONE_STAT` of process `pid` (0: the caller).
+    pub fn clone_stat(&self, pid: i32) -> Result<CloneStat> {
+        let mut s = CloneStat::zeroed();
+        s.size = CloneStat::SIZE as u32;
+        s.pid = pid as u32;
+        // SAFETY: the opcode matches `CloneStat`, read and written by the kernel.
+        unsafe { ioctl(&self.fd, Updater::<{ uapi::IOC_CLONE_STAT }, CloneStat>::new(&mut s)) }
+            .map_err(|errno| Error::Kernel { op: Op::CloneStat, errno })?;
+        Ok(s)
     }
 }

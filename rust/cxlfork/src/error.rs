@@ -24,6 +24,10 @@ pub enum Op {
     Read,
     /// `CXLFORK_IOC_DELETE`.
     Delete,
+    /// `CXLFORK_IOC_RESTORE`.
+    Restore,
+    /// `CXLFORK_IOC_CLONE_STAT`.
+    CloneStat,
 }
 
 impl fmt::Display for Op {
@@ -38,6 +42,8 @@ impl fmt::Display for Op {
             Op::Stat => "stat image",
             Op::Read => "read image",
             Op::Delete => "delete image",
+            Op::Restore => "restore",
+            Op::CloneStat => "clone stat",
         })
     }
 }
@@ -119,6 +125,15 @@ fn explain(op: Op, e: Errno) -> &'static str {
         (Op::Read, Errno::INVAL) => "range outside the image",
         (Op::Delete, Errno::XDEV) => "the image belongs to another host: only its owner host can delete it",
         (Op::Delete, Errno::BUSY) => "clones still hold leases on the image",
+        (Op::Restore, Errno::NOENT) => "no such image",
+        (Op::Restore, Errno::PERM) => "not the image's owner (uid) and no CAP_SYS_ADMIN, or its limits exceed yours",
+        (Op::Restore, Errno::BADMSG) => "the image is corrupt (failed validation); nothing was changed",
+        (Op::Restore, Errno::NOEXEC) => "the image was made by another kernel build",
+        (Op::Restore, Errno::INVAL) => "bad arguments, or the image's registers/FPU state/vdso placement do not fit this process",
+        (Op::Restore, Errno::BUSY) => "the restoring process has other threads",
+        (Op::Restore, Errno::OPNOTSUPP) => "the image has a pipe or socket open (use --skip-files)",
+        (Op::CloneStat, Errno::NOENT) => "that process is not a cxlfork clone",
+        (Op::CloneStat, Errno::SRCH) => "no such process",
         (Op::Info, Errno::BADMSG) => "pool metadata is corrupt",
         (_, Errno::NOTTY) => "the module does not know this command (version mismatch?)",
         (_, Errno::FAULT) => "bad pointer passed to the kernel",

@@ -13,5 +13,5 @@ mod error;
 pub mod image;
 
 pub use cxlfork_abi::{dir::id_host, uapi};
-pub use device::{After, AttachOptions, CheckpointResult, Device, DEVICE_PATH};
+pub use device::{After, AttachOptions, CheckpointResult, Device, Forked, Policy, DEVICE_PATH};
 pub use error::{Error, Op, Result};

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlfork-restore: the tiny static program that becomes a clone.
+ *
+ *   cxlfork-restore ID POLICY FLAGS [NAME START END]...
+ *
+ * It moves its own special mappings ([vdso], [vvar], [vvar_vclock]) to the
+ * addresses the image has them at (the checkpointed program's libc cached
+ * them), then calls CXLFORK_IOC_RESTORE, which replaces everything else. It
+ * only returns on failure. cxlfork-ctl restore computes the arguments from
+ * the image. Static and non-PIE: its own code sits at 0x400000, far from
+ * where vdso/vvar go.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/cxlfork.h>
+
+#define MAX_SPECIAL 4
+
+struct special {
+	const char *name;
+	unsigned long start, end;	/* where the image has it */
+	unsigned long cur, cur_end;	/* where it is now */
+};
+
+static int find_own(struct special *s)
+{
+	char line[512], name[64];
+	unsigned long a, b;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		name[0] = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %63s", &a, &b, name) >= 2 && !strcmp(name, s->name)) {
+			s->cur = a;
+			s->cur_end = b;
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Does [a, b) overlap any mapping of ours other than the tmp area? */
+static int overlaps(unsigned long a, unsigned long b, unsigned long tmp, unsigned long tmp_end)
+{
+	char line[512];
+	unsigned long s, e;
+	FILE *f = fopen("/proc/self/maps", "r");
+	int hit = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s < b && a < e && !(s >= tmp && e <= tmp_end))
+			hit = 1;
+	if (f)
+		fclose(f);
+	return hit;
+}
+
+int main(int argc, char **argv)
+{
+	struct cxlfork_restore r = { .size = sizeof(r) };
+	struct special sp[MAX_SPECIAL];
+	unsigned long total = 0, off = 0, tmp;
+	int n = 0, fd;
+
+	if (argc < 4 || (argc - 4) % 3 || (argc - 4) / 3 > MAX_SPECIAL) {
+		fprintf(stderr, "usage: %s ID POLICY FLAGS [NAME START END]...\n", argv[0]);
+		return 2;
+	}
+	r.id = strtoull(argv[1], NULL, 0);
+	r.policy = strtoul(argv[2], NULL, 0);
+	r.flags = strtoul(argv[3], NULL, 0);
+	for (int i = 4; i < argc; i += 3, n++) {
+		sp[n].name = argv[i];
+		sp[n].start = strtoul(argv[i + 1], NULL, 0);
+		sp[n].end = strtoul(argv[i + 2], NULL, 0);
+		if (find_own(&sp[n]) || sp[n].cur_end - sp[n].cur != sp[n].end - sp[n].start) {
+			fprintf(stderr, "cxlfork-restore: no %s of the image's size here (another kernel build?)\n", sp[n].name);
+			return 1;
+		}
+		total += sp[n].end - sp[n].start;
+	}
+	/* Park them in a reserved area first, so moving one never lands on
+	 * another, then move each to its place. */
+	tmp = (unsigned long)mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp == (unsigned long)MAP_FAILED) {
+		perror("cxlfork-restore: mmap");
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned long len = sp[i].end - sp[i].start;
+
+		if (mremap((void *)sp[i].cur, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(tmp + off)) == MAP_FAILED) {
+			fprintf(stderr, "cxlfork-restore: mremap %s: %s\n", sp[i].name, strerror(errno));
+			return 1;
+		}
+		sp[i].cur = tmp + off;
+		off += len;
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned long len = sp[i].end - sp[i].start;
+
+		if (overlaps(sp[i].start, sp[i].end, tmp, tmp + total)) {
+			fprintf(stderr, "cxlfork-restore: the image's %s at %#lx collides with this program's memory\n",
+				sp[i].name, sp[i].start);
+			return 1;
+		}
+		if (mremap((void *)sp[i].cur, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)sp[i].start) == MAP_FAILED) {
+			fprintf(stderr, "cxlfork-restore: mremap %s: %s\n", sp[i].name, strerror(errno));
+			return 1;
+		}
+	}
+	fd = open("/dev/cxlfork", O_RDWR);
+	if (fd < 0) {
+		perror("cxlfork-restore: /dev/cxlfork");
+		return 1;
+	}
+	ioctl(fd, CXLFORK_IOC_RESTORE, &r);
+	/* Only reached on failure: the caller is as it was. */
+	fprintf(stderr, "cxlfork-restore: restore of image %#llx failed: %s\n", (unsigned long long)r.id, strerror(errno));
+	return errno == 0 ? 1 : (errno & 0x7f);
+}
