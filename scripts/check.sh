@@ -52,6 +52,7 @@ suite() { # name hosts runner-args... -- command
 
 suite pool_test 1 --no-attach -- /cxlfork/tests/pool_test
 suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
+suite restore_test 1 -- /cxlfork/tests/restore_test
 suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
 
 # Both guests must have seen the same pool (uuid printed by each).

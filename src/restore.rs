@@ -218,7 +218,9 @@ fn prefetch(ctx: &CloneCtx) -> Result {
     for k in 0..ctx.header.n_leaves {
         let block = m.leaf(k).map_err(|_| EBADMSG)?.vaddr;
         let mut runs = KVec::<(u64, u32)>::new();
-        ctx.with_leaf(k, |entries, _| -> Result {
+        // A leaf that fails validation is skipped here: the clone takes a
+        // SIGBUS if it ever touches that range, never the kernel.
+        let Ok(scan) = ctx.with_leaf(k, |entries, _| -> Result {
             let mut i = 0usize;
             while i < PT_ENTRIES {
                 let a = block + i as u64 * PAGE_SIZE;
@@ -237,7 +239,10 @@ fn prefetch(ctx: &CloneCtx) -> Result {
                 i += n as usize;
             }
             Ok(())
-        })??;
+        }) else {
+            continue;
+        };
+        scan?;
         // Outside the leaf lock: these writes fault through it.
         for &(a, n) in runs.iter() {
             // SAFETY: `a..a + n` pages are mapped in current (clone VMAs).
@@ -247,6 +252,9 @@ fn prefetch(ctx: &CloneCtx) -> Result {
     }
     ctx.stats.prefetched_pages.store(n_pre, Relaxed);
     ctx.stats.local_pages.fetch_add(n_pre, Relaxed);
+    // Their pool mappings (installed by the write faults) were replaced at once.
+    let pool = ctx.stats.pool_pages.load(Relaxed);
+    ctx.stats.pool_pages.store(pool.saturating_sub(n_pre), Relaxed);
     Ok(())
 }
 

@@ -223,6 +223,8 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
             "pages": h.n_data, "anon_pages": h.anon_pages, "file_pages": h.file_pages,
             "accessed_pages": h.accessed_pages, "dirty_pages": h.dirty_pages,
             "leaf_tables": h.n_leaves, "upper_tables": h.n_upper, "duration_ns": h.duration_ns,
+            "leaf_vaddrs": leaf_vaddrs.iter().map(|v| format!("{v:#x}")).collect::<Vec<_>>(),
+            "layout": {"vmas_off": h.vmas_off, "leaf_index_off": h.leaf_index_off, "upper_off": h.upper_off, "leaves_off": h.leaves_off, "data_off": h.data_off},
             "mm": {"start_brk": h.mm.start_brk, "brk": h.mm.brk, "start_stack": h.mm.start_stack, "arg_start": h.mm.arg_start, "env_start": h.mm.env_start},
             "regs": {"origin": origin, "ip": format!("{:#x}", regs.ip), "sp": format!("{:#x}", regs.sp), "ax": format!("{:#x}", regs.ax), "orig_ax": format!("{:#x}", regs.orig_ax), "flags": format!("{:#x}", regs.flags), "fs_base": format!("{:#x}", regs.fs_base), "gs_base": format!("{:#x}", regs.gs_base)},
             "fpu_bytes": h.fpu_len, "fpu_xfeatures": format!("{:#x}", h.fpu_xfeatures),

@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlfork restore tests (one guest, pool attached, run as root).
+ *
+ * A workload (workload.h: every mapping kind with known bytes) checkpoints
+ * itself; clones are then restored from the image with cxlfork-ctl restore
+ * (the cxlfork-restore stub), and each clone checks itself and reports
+ * through its exit status, which `cxlfork-ctl restore --wait` collects.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "cxlfork_test.h"
+#include "workload.h"
+
+/* Descriptors the workload opens on its file (restored by number). */
+#define FILE_FD 17
+
+/* What a clone does after restore. */
+enum mode { M_VERIFY = 1, M_COW, M_POSIX, M_POLICY, M_HOLD };
+
+static __thread int tls_value;
+static volatile sig_atomic_t got_usr1, got_term;
+
+static void on_usr1(int s) { (void)s; got_usr1 = 1; }
+static void on_term(int s) { (void)s; got_term = 1; }
+
+/* The clone verifies every region; returns a failure code or 0. */
+static int verify_memory(const struct work *w)
+{
+	for (int i = 0; i < ANON_PAGES; i++)
+		if (page_has(w->anon + i * PAGE, pat(R_ANON, i)))
+			return 10;
+	for (int i = 0; i < 3; i++)
+		if (page_has(w->heap + i * PAGE, pat(R_HEAP, i)))
+			return 11;
+	if (page_has(w->stack, pat(R_STACK, 0)))
+		return 12;
+	for (int i = 0; i < FILE_PAGES; i++)
+		if (page_has(w->file + i * PAGE, pat(R_FILE, i >= 4 && i < 6 ? 100 + i : i)))
+			return 13;
+	for (int i = 0; i < 2; i++)
+		if (page_has(w->ro + i * PAGE, pat(R_RO, i)))
+			return 14;
+	if (mprotect((void *)w->none, 2 * PAGE, PROT_READ) || page_has(w->none + PAGE, pat(R_NONE, 1)))
+		return 15;
+	mprotect((void *)w->none, 2 * PAGE, PROT_NONE);
+	if (page_has(w->sparse, pat(R_SPARSE, 0)) || page_has(w->sparse + (16UL << 20) + 5 * PAGE, pat(R_SPARSE, 0)) ||
+	    page_has(w->sparse + SPARSE_SIZE - PAGE, pat(R_SPARSE, 0)))
+		return 16;
+	if (page_has(w->sparse + (8UL << 20), 0))	/* never touched: zero */
+		return 17;
+	return 0;
+}
+
+static int clone_posix(const struct work *w)
+{
+	struct timespec a, b;
+	int status;
+	pid_t pid;
+	char *m, *m2;
+
+	/* fork: the child sees the same memory, its writes stay its own. */
+	pid = fork();
+	if (pid == 0) {
+		if (page_has(w->anon, pat(R_ANON, 0)))
+			_exit(1);
+		memset((void *)w->anon, 0x55, PAGE);
+		_exit(page_has(w->anon, 0x55) ? 2 : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 20;
+	if (page_has(w->anon, pat(R_ANON, 0)))
+		return 21;
+	/* mremap a restored mapping: its pages follow it. */
+	m = mremap((void *)w->anon, ANON_PAGES * PAGE, ANON_PAGES * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   (void *)(w->sparse + (32UL << 20)));
+	if (m == MAP_FAILED)
+		return 22;
+	for (int i = 0; i < ANON_PAGES; i++)
+		if (page_has((unsigned long)m + i * PAGE, pat(R_ANON, i)))
+			return 23;
+	/* mprotect, munmap part, mmap new, brk. */
+	if (mprotect(m, PAGE, PROT_READ) || page_has((unsigned long)m, pat(R_ANON, 0)))
+		return 24;
+	if (munmap(m + PAGE, PAGE))
+		return 25;
+	m2 = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m2 == MAP_FAILED)
+		return 26;
+	memset(m2, 7, 4 * PAGE);
+	if (page_has((unsigned long)m2 + 3 * PAGE, 7))
+		return 27;
+	m2 = sbrk(8 * PAGE);
+	if (m2 == (void *)-1)
+		return 28;
+	memset(m2, 9, 8 * PAGE);
+	/* The vdso works where the image had it. */
+	if (clock_gettime(CLOCK_MONOTONIC, &a) || usleep(1000) || clock_gettime(CLOCK_MONOTONIC, &b))
+		return 29;
+	if (b.tv_sec * 1000000000L + b.tv_nsec <= a.tv_sec * 1000000000L + a.tv_nsec)
+		return 30;
+	return 0;
+}
+
+/* Reads every workload page, writes the anon region; then checks the
+ * clone's statistics against its policy. */
+static int clone_policy(const struct work *w)
+{
+	struct cxlfork_clone_stat st = { .size = sizeof(st) };
+	volatile unsigned char sink = 0;
+	int fd;
+
+	for (int i = 0; i < ANON_PAGES; i++)
+		sink += *(volatile unsigned char *)(w->anon + i * PAGE);
+	for (int i = 0; i < FILE_PAGES; i++)
+		sink += *(volatile unsigned char *)(w->file + i * PAGE);
+	for (int i = 0; i < ANON_PAGES / 2; i++)
+		memset((void *)(w->anon + i * PAGE), 0x77, PAGE);
+	(void)sink;
+	fd = open(CXLFORK_DEV, O_RDWR);
+	if (fd < 0 || ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
+		return 40;
+	printf("# clone %u policy %u: pool %llu local %llu prefetched %llu zero %llu file %llu faults %llu leaves %llu restore %.2f ms\n",
+	       st.clone_nr, st.policy, (unsigned long long)st.pool_pages, (unsigned long long)st.local_pages,
+	       (unsigned long long)st.prefetched_pages, (unsigned long long)st.zero_pages,
+	       (unsigned long long)st.file_pages, (unsigned long long)st.faults, (unsigned long long)st.leaves,
+	       st.restore_ns / 1e6);
+	fflush(stdout);
+	if (st.leaves == 0 || st.faults == 0)
+		return 41;
+	switch (st.policy) {
+	case CXLFORK_POLICY_MOW:	/* dirty pages local up front, the rest from the pool */
+		if (st.prefetched_pages < ANON_PAGES || st.pool_pages == 0)
+			return 42;
+		break;
+	case CXLFORK_POLICY_MOA:	/* every touched page local, none from the pool */
+		if (st.pool_pages != 0 || st.local_pages < ANON_PAGES + 6 || st.prefetched_pages)
+			return 43;
+		break;
+	case CXLFORK_POLICY_HT:		/* accessed pages local, cold ones from the pool */
+		if (st.local_pages < ANON_PAGES / 2 || st.pool_pages < ANON_PAGES / 2 || st.prefetched_pages)
+			return 44;
+		break;
+	}
+	return 0;
+}
+
+/* Runs in each clone: returns its exit status. */
+static int clone_main(enum mode mode, int nr, const struct work *w, int stack_canary)
+{
+	int r;
+
+	if (nr <= 0)
+		return 50;
+	/* Stack, registers (the compiler keeps these in callee-saved ones),
+	 * TLS and errno survived. */
+	if (stack_canary != 0x5eed || tls_value != 4242 || errno != 1234)
+		return 51;
+	switch (mode) {
+	case M_VERIFY:
+		/* Open files came back at their numbers, offsets and flags. */
+		if (lseek(FILE_FD, 0, SEEK_CUR) != PAGE + 10 || fcntl(FILE_FD, F_GETFD) != 0)
+			return 53;
+		if (fcntl(FILE_FD + 1, F_GETFD) != FD_CLOEXEC)
+			return 54;
+		{
+			unsigned char b = 0;
+
+			if (read(FILE_FD, &b, 1) != 1 || b != pat(R_FILE, 1))
+				return 55;
+		}
+		return verify_memory(w);
+	case M_COW:
+		if ((r = verify_memory(w)))
+			return r;
+		/* Our writes are ours: other clones, the original and the
+		 * image still see the original bytes. */
+		for (int i = 0; i < ANON_PAGES; i++)
+			memset((void *)(w->anon + i * PAGE), 0x80 + nr, PAGE);
+		usleep(300 * 1000);
+		for (int i = 0; i < ANON_PAGES; i++)
+			if (page_has(w->anon + i * PAGE, 0x80 + nr))
+				return 60;
+		return 0;
+	case M_POSIX:
+		return clone_posix(w);
+	case M_POLICY:
+		return clone_policy(w);
+	case M_HOLD:
+		signal(SIGTERM, on_term);
+		while (!got_term)
+			pause();
+		return 0;
+	}
+	return 52;
+}
+
+/* The workload: sets up, checkpoints itself, reports the image id through
+ * the pipe; the original then waits for SIGUSR1 and checks its memory. */
+static pid_t spawn(enum mode mode, int *rfd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		unsigned char stack_page[2 * PAGE];
+		struct work w = { 0 };
+		int canary = 0x5eed, fd, r;
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+
+		close(p[0]);
+		setup(&w, (unsigned char *)(((unsigned long)stack_page + PAGE - 1) & ~(PAGE - 1)));
+		signal(SIGUSR1, on_usr1);
+		tls_value = 4242;
+		fd = open(file_path, O_RDONLY);
+		dup2(fd, FILE_FD);
+		lseek(FILE_FD, PAGE + 10, SEEK_SET);
+		fcntl(fd, F_DUPFD_CLOEXEC, FILE_FD + 1);
+		close(fd);
+		fd = open(CXLFORK_DEV, O_RDWR);
+		strcpy(c.name, "restore-test");
+		errno = 1234;
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0)
+			_exit(clone_main(mode, r, &w, canary));
+		w.err = r ? errno : 0;
+		w.image_id = c.image_id;
+		if (write(p[1], &w, sizeof(w)) != sizeof(w))
+			_exit(82);
+		while (!got_usr1)
+			pause();
+		_exit(verify_memory(&w));
+	}
+	close(p[1]);
+	*rfd = p[0];
+	return pid;
+}
+
+static struct work last_work;
+
+static __u64 make_image(struct __test_metadata *_metadata, enum mode mode, pid_t *orig)
+{
+	struct work w;
+	int rfd;
+
+	*orig = spawn(mode, &rfd);
+	ASSERT_LT(0, *orig);
+	ASSERT_EQ(sizeof(w), read(rfd, &w, sizeof(w)));
+	close(rfd);
+	ASSERT_EQ(0, w.err) TH_LOG("checkpoint: %s", strerror(w.err));
+	last_work = w;
+	return w.image_id;
+}
+
+/* The original checks its own memory (untouched by the clones) and exits. */
+static void finish_original(struct __test_metadata *_metadata, pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGUSR1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("the original's memory changed");
+}
+
+/* The checkpointed bytes of the page at addr; 0 if the image has it. */
+static int image_page(__u64 id, unsigned long addr, unsigned char *page)
+{
+	char cmd[128];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect %llu:%llu --page %#lx", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL), addr);
+	f = popen(cmd, "r");
+	n = fread(page, 1, PAGE, f);
+	return pclose(f) == 0 && n == PAGE ? 0 : -1;
+}
+
+/* A number from `inspect --json`: the value after "key": */
+static long long inspect_num(__u64 id, const char *key)
+{
+	static char out[1 << 16];
+	char cmd[128], k[64];
+	const char *at;
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect %llu:%llu --json", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	pclose(f);
+	snprintf(k, sizeof(k), "\"%s\": ", key);
+	at = strstr(out, k);
+	return at ? strtoll(at + strlen(k), NULL, 0) : -1;
+}
+
+/* Index of the leaf mapping addr, from `inspect --json`'s "leaf_vaddrs". */
+static long long leaf_of(__u64 id, unsigned long addr)
+{
+	static char out[1 << 16];
+	char cmd[128], *at;
+	FILE *f;
+	size_t n;
+	long long k = 0;
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect %llu:%llu --json", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	pclose(f);
+	at = strstr(out, "\"leaf_vaddrs\": [");
+	if (!at)
+		return -1;
+	at = strchr(at, '[') + 1;
+	for (;;) {
+		char *end;
+		unsigned long long v;
+
+		while (*at == ' ' || *at == '\n' || *at == '"')
+			at++;
+		v = strtoull(at, &end, 0);
+		if (end == at)
+			return -1;
+		if (v == (addr & ~((2UL << 20) - 1)))
+			return k;
+		k++;
+		at = strchr(end, ',');
+		if (!at)
+			return -1;
+		at++;
+	}
+}
+
+/* Runs a waiting restore, capturing its output; returns its status. */
+static int restore_out(__u64 id, const char *args, char *out, size_t len)
+{
+	char cmd[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %llu:%llu --wait --skip-files %s 2>&1",
+		 (unsigned long long)(id >> 48), (unsigned long long)(id & 0xffffffffffffULL), args);
+	f = popen(cmd, "r");
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return pclose(f);
+}
+
+static int restore_cmd(__u64 id, const char *args)
+{
+	char cmd[256];
+
+	/* The workload inherits the harness's pipes: those cannot be reopened. */
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %llu:%llu --wait --skip-files %s", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL), args);
+	return system(cmd);
+}
+
+FIXTURE(rst) {
+	int fd;
+};
+
+FIXTURE_SETUP(rst)
+{
+	struct cxlfork_pool_info info;
+
+	self->fd = open(CXLFORK_DEV, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	make_file();
+}
+
+FIXTURE_TEARDOWN(rst)
+{
+	close(self->fd);
+}
+
+TEST_F_TIMEOUT(rst, memory_registers_tls_after_restore, 120)
+{
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_VERIFY, &orig);
+
+	ASSERT_EQ(0, restore_cmd(id, ""));
+	ASSERT_EQ(0, restore_cmd(id, "--policy moa"));
+	ASSERT_EQ(0, restore_cmd(id, "--policy ht"));
+	finish_original(_metadata, orig);
+}
+
+TEST_F_TIMEOUT(rst, cow_isolation_between_clones_original_and_image, 120)
+{
+	unsigned char page[PAGE];
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_COW, &orig);
+	struct work w = last_work;
+
+	/* Three clones at once, each checks the original bytes first, then
+	 * overwrites them with its own number. */
+	ASSERT_EQ(0, restore_cmd(id, "--count 3"));
+	ASSERT_EQ(0, restore_cmd(id, "--count 2 --policy moa"));
+	/* The original's memory is untouched... */
+	finish_original(_metadata, orig);
+	/* ...and so is the image. */
+	for (int i = 0; i < ANON_PAGES; i++) {
+		ASSERT_EQ(0, image_page(id, w.anon + i * PAGE, page));
+		ASSERT_EQ(0, page_has((unsigned long)page, pat(R_ANON, i)));
+	}
+}
+
+TEST_F_TIMEOUT(rst, clone_forks_maps_remaps_and_exits, 120)
+{
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_POSIX, &orig);
+
+	ASSERT_EQ(0, restore_cmd(id, ""));
+	finish_original(_metadata, orig);
+}
+
+TEST_F_TIMEOUT(rst, policies_same_results_different_shapes, 180)
+{
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_POLICY, &orig);
+
+	ASSERT_EQ(0, restore_cmd(id, "--policy mow"));
+	ASSERT_EQ(0, restore_cmd(id, "--policy moa"));
+	ASSERT_EQ(0, restore_cmd(id, "--policy ht"));
+	finish_original(_metadata, orig);
+}
+
+TEST_F_TIMEOUT(rst, fifty_clones_at_once, 600)
+{
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_VERIFY, &orig);
+
+	ASSERT_EQ(0, restore_cmd(id, "--count 50"));
+	finish_original(_metadata, orig);
+}
+
+/* A process checkpointed by pid while blocked in pause() with a SIGUSR1
+ * handler resumes in pause() and runs its handler when signalled. */
+TEST_F_TIMEOUT(rst, by_pid_in_pause_resumes_and_handles_signal, 120)
+{
+	struct cxlfork_checkpoint c = { .size = sizeof(c) };
+	char cmd[160], out[512] = "";
+	int p[2], status;
+	pid_t pid, clone_pid = 0;
+	FILE *f;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	if (pid == 0) {
+		char ok;
+
+		signal(SIGUSR1, on_usr1);
+		if (write(p[1], "", 1) != 1)
+			_exit(1);
+		while (!got_usr1)
+			pause();
+		printf("# handled SIGUSR1 in pid %d\n", getpid());
+		fflush(stdout);
+		(void)ok;
+		_exit(0);
+	}
+	close(p[1]);
+	ASSERT_EQ(0, read(p[0], out, 1) == 1 ? 0 : -1);
+	usleep(200 * 1000);
+	c.pid = pid;
+	strcpy(c.name, "in-pause");
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %llu:%llu --json --wait --skip-files", (unsigned long long)(c.image_id >> 48),
+		 (unsigned long long)(c.image_id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(out, sizeof(out), f));
+	ASSERT_EQ(1, sscanf(strstr(out, "\"pids\":[") + 8, "%d", &clone_pid)) TH_LOG("%s", out);
+	usleep(500 * 1000);
+	/* Still in pause() after restore. */
+	{
+		char path[64], st[256];
+		int sfd;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", clone_pid);
+		sfd = open(path, O_RDONLY);
+		ASSERT_LE(0, sfd);
+		ASSERT_LT(0, read(sfd, st, sizeof(st) - 1));
+		close(sfd);
+		ASSERT_EQ('S', strrchr(st, ')')[2]);
+	}
+	kill(clone_pid, SIGUSR1);
+	out[0] = 0;
+	while (fgets(out, sizeof(out), f) && !strstr(out, "handled"))
+		;
+	ASSERT_NE(NULL, strstr(out, "handled SIGUSR1")) TH_LOG("%s", out);
+	status = pclose(f);
+	ASSERT_EQ(0, status);
+}
+
+TEST_F_TIMEOUT(rst, bad_restores_leave_the_caller_intact, 120)
+{
+	struct cxlfork_restore r = { .size = sizeof(r) };
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	unsigned long long base = 0, size;
+	unsigned char *img;
+	int status, dfd;
+	pid_t pid;
+	__u64 id = 0;
+
+	/* An image of another program (exec'd: its vdso is not where ours is,
+	 * so a restore by this process cannot succeed by accident). */
+	ASSERT_EQ(0, system("fork_like > /dev/null"));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+	for (unsigned int i = 0; i < l.count; i++)
+		if (!strcmp(infos[i].name, "fork-like") && infos[i].id > id)
+			id = infos[i].id;
+	ASSERT_NE(0, id);
+	r.id = 999;
+	ASSERT_EQ(-ENOENT, xioctl(self->fd, CXLFORK_IOC_RESTORE, &r));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_RESTORE, NULL));
+	r.id = id;
+	r.policy = 7;
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_RESTORE, &r));
+	r.policy = 0;
+	r.flags = 1U << 9;
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_RESTORE, &r));
+	r.flags = 0;
+
+	/* Another uid may not restore root's image. */
+	pid = fork();
+	if (pid == 0) {
+		int fd = open_as_nobody();
+
+		_exit(xioctl(fd, CXLFORK_IOC_RESTORE, &r) == -EPERM ? 0 : 91);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+
+	/* A corrupt VMA table: refused before anything changes. */
+	for (unsigned int i = 0; i < l.count; i++)
+		if (infos[i].id == id)
+			base = infos[i].base;
+	ASSERT_NE(0, base);
+	ASSERT_EQ(0, dax_range(dax_dev(), &size, &size));
+	dfd = open(dax_dev(), O_RDWR);
+	img = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
+	ASSERT_NE(MAP_FAILED, img);
+	img += base & (2 * MIB - 1);
+	img[2 * 4096 + 3] ^= 0x10;	/* first VMA's start */
+	ASSERT_EQ(-EBADMSG, xioctl(self->fd, CXLFORK_IOC_RESTORE, &r));
+	img[2 * 4096 + 3] ^= 0x10;
+	/* Valid again, but our vdso is not where the image's is: refused. */
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_RESTORE, &r));
+	/* Still us, still working. */
+	{
+		struct cxlfork_pool_info info;
+
+		ASSERT_EQ(0, pool_info(self->fd, &info));
+	}
+	close(dfd);
+}
+
+TEST_F_TIMEOUT(rst, corrupt_leaf_costs_the_clone_a_sigbus_not_the_kernel, 120)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	unsigned long long base = 0, size;
+	long long leaves_off, n_leaves, k;
+	char out[4096];
+	unsigned char *img;
+	int dfd;
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_VERIFY, &orig);
+
+	finish_original(_metadata, orig);
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+	for (unsigned int i = 0; i < l.count; i++)
+		if (infos[i].id == id)
+			base = infos[i].base;
+	ASSERT_NE(0, base);
+	leaves_off = inspect_num(id, "leaves_off");
+	n_leaves = inspect_num(id, "leaf_tables");
+	ASSERT_LT(0, leaves_off);
+	ASSERT_LT(0, n_leaves);
+	/* The leaf of a block only the sparse mapping uses (not one restore
+	 * itself must read, as for shared anonymous memory filled by copy). */
+	k = leaf_of(id, last_work.sparse + (16UL << 20));
+	ASSERT_LE(0, k);
+	ASSERT_EQ(0, dax_range(dax_dev(), &size, &size));
+	dfd = open(dax_dev(), O_RDWR);
+	img = mmap(NULL, 16 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
+	ASSERT_NE(MAP_FAILED, img);
+	img += base & (2 * MIB - 1);
+	/* Point one entry of that leaf elsewhere (leaves are not covered by
+	 * the metadata checksum: each is checked at its first fault). */
+	img[leaves_off + k * 4096 + 8 * 5 + 5] ^= 0x40;
+	/* The restore succeeds (leaves are checked lazily); the clone dies of
+	 * SIGBUS when it touches that range; the kernel logs and goes on. */
+	ASSERT_NE(0, restore_out(id, "--policy moa", out, sizeof(out)));
+	ASSERT_NE(NULL, strstr(out, "SIGBUS")) TH_LOG("%s", out);
+	ASSERT_NE(0, restore_out(id, "--policy mow", out, sizeof(out)));
+	ASSERT_NE(NULL, strstr(out, "SIGBUS")) TH_LOG("%s", out);
+	img[leaves_off + k * 4096 + 8 * 5 + 5] ^= 0x40;
+	ASSERT_EQ(0, restore_cmd(id, ""));
+	close(dfd);
+}
+
+TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
+{
+	struct cxlfork_stat st = { .size = sizeof(st) };
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	char cmd[160], out[512] = "";
+	pid_t orig, pids[2] = { 0, 0 };
+	__u64 id = make_image(_metadata, M_HOLD, &orig);
+	FILE *f;
+
+	finish_original(_metadata, orig);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %llu:%llu --count 2 --json --skip-files", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	ASSERT_NE(NULL, fgets(out, sizeof(out), f));
+	pclose(f);
+	ASSERT_EQ(2, sscanf(strstr(out, "\"pids\":[") + 8, "%d,%d", &pids[0], &pids[1])) TH_LOG("%s", out);
+	usleep(500 * 1000);
+	st.id = id;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+	ASSERT_EQ(1, st.info.leases);	/* this host holds a lease */
+	d.id = id;
+	ASSERT_EQ(-EBUSY, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+	/* The module stays while clones live (even with no file open). */
+	ASSERT_NE(0, system("rmmod cxlfork 2>/dev/null"));
+	ASSERT_EQ(-EBUSY, detach(self->fd));
+
+	kill(pids[0], SIGTERM);
+	kill(pids[1], SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+		if (st.info.leases == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	ASSERT_EQ(0, st.info.leases);
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+}
+
+TEST_HARNESS_MAIN
