@@ -3,8 +3,10 @@
  * cxlfork's fork-like API from C: initialise, checkpoint yourself, and tell
  * the original from its clones by the return value, as with fork().
  *
- *   fork_like            # prints "original", publishes the image, exits
+ *   fork_like [HOLD_S]   # prints "original", publishes the image, exits
  *   cxlfork-ctl restore ID --count 3 --wait   # each clone prints "clone N"
+ *
+ * With HOLD_S, each clone stays alive that many seconds before exiting.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,8 +16,9 @@
 #include <unistd.h>
 #include <linux/cxlfork.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int hold = argc > 1 ? atoi(argv[1]) : 0;
 	struct cxlfork_checkpoint c = { .size = sizeof(c), .pid = 0 };
 	static long table[1 << 16];	/* the "warm" state */
 	long sum = 0;
@@ -44,5 +47,7 @@ int main(void)
 	}
 	/* A clone: the fd to /dev/cxlfork is not restored, open it again if needed. */
 	printf("clone %d: pid %d, state sum %ld\n", r, getpid(), sum);
+	fflush(stdout);
+	sleep(hold);
 	return 0;
 }

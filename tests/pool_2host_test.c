@@ -204,4 +204,79 @@ TEST_F_TIMEOUT(two_hosts, image_published_on_one_host_is_read_on_the_other, WAIT
 	ASSERT_EQ(0, detach(self->fd));
 }
 
+static int image_named(int fd, const char *name, struct cxlfork_image_info *out)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+
+	if (xioctl(fd, CXLFORK_IOC_LIST, &l))
+		return -1;
+	for (unsigned int k = 0; k < l.count; k++)
+		if (infos[k].owner_host == 0 && !strcmp(infos[k].name, name)) {
+			*out = infos[k];
+			return 0;
+		}
+	return -1;
+}
+
+/* Remote fork: host 0 checkpoints a process; host 1, at the same time,
+ * restores clones of it that run there; host 0 cannot delete the image
+ * while they live, and can once they have exited. */
+TEST_F_TIMEOUT(two_hosts, remote_fork, WAIT_S + 60)
+{
+	struct cxlfork_stat st = { .size = sizeof(st) };
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	struct cxlfork_image_info img;
+	unsigned char out[4096];
+	char cmd[160];
+	int i, n;
+
+	if (self->me == 0) {
+		ASSERT_EQ(0, system("fork_like 8"));
+		ASSERT_EQ(0, image_named(self->fd, "fork-like", &img));
+		st.id = d.id = img.id;
+		for (i = 0; i < WAIT_S * 10; i++) {
+			ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+			if (st.info.leases)
+				break;
+			usleep(100 * 1000);
+		}
+		ASSERT_EQ(1, st.info.leases) TH_LOG("host 1's clones never took a lease");
+		ASSERT_EQ(-EBUSY, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+		for (i = 0; i < WAIT_S * 10; i++) {
+			ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+			if (!st.info.leases)
+				break;
+			usleep(100 * 1000);
+		}
+		ASSERT_EQ(0, st.info.leases) TH_LOG("host 1's lease was never dropped");
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+		return;
+	}
+	{
+		unsigned long long base, size;
+		struct cxlfork_pool_info info;
+
+		ASSERT_EQ(0, dax_range(dax_dev(), &base, &size));
+		if (pool_info(self->fd, &info) == -ENODEV)
+			ASSERT_EQ(0, attach(self->fd, base, size, 1, 0));
+	}
+	for (i = 0; i < WAIT_S * 10 && image_named(self->fd, "fork-like", &img); i++)
+		usleep(100 * 1000);
+	ASSERT_EQ(0, image_named(self->fd, "fork-like", &img)) TH_LOG("no image from host 0");
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore 0:%llu --count 3 --wait",
+		 (unsigned long long)(img.id & 0xffffffffffffULL));
+	n = run(cmd, out, sizeof(out) - 1);
+	ASSERT_LT(0, n) TH_LOG("remote fork failed");
+	out[n] = 0;
+	printf("%s", (char *)out);
+	for (i = 1; i <= 3; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "clone %d:", i);
+		ASSERT_NE(NULL, strstr((char *)out, want)) TH_LOG("%s", out);
+	}
+	ASSERT_NE(NULL, strstr((char *)out, "state sum 93822844764160"));
+}
+
 TEST_HARNESS_MAIN
