@@ -1,12 +1,14 @@
 #!/bin/sh
 # Runs in each demo guest (qemu/run --hosts 2, both attached to one pool).
 # Host 0 initialises a function and checkpoints it into the pool; host 1
-# finds the image in host 0's directory and decodes it from the pool.
+# remote-forks clones of it, serves a request with each, and shows what
+# each clone cost.
 me=$CXLFORK_HOST_ID
+CLONES=3
 wait_for() { # what, command
 	i=0
 	until sh -c "$2" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt 900 ] && { echo "host $me: gave up waiting for $1"; exit 1; }
+		i=$((i + 1)); [ $i -gt 300 ] && { echo "host $me: gave up waiting for $1"; cat /tmp/clones/* 2>/dev/null; exit 1; }
 		sleep 0.2
 	done
 }
@@ -17,17 +19,34 @@ if [ "$me" = 0 ]; then
 	pid=$!
 	wait_for "the function to initialise" "grep -q initialised /tmp/func.out"
 	cat /tmp/func.out
-	echo "host 0: checkpointing pid $pid into the pool"
+	echo "host 0: checkpointing the warm function (pid $pid) into the pool"
 	cxlfork-ctl checkpoint --pid "$pid" --name func
-	kill -USR1 "$pid"; sleep 0.5; tail -1 /tmp/func.out
-	echo "host 0: (the original keeps running after the checkpoint)"
-	cxlfork-ctl pool status
-else
-	wait_for "host 0's image" "cxlfork-ctl ls | grep -q ' func '"
-	sleep 1
-	echo "host 1: images in the pool, as seen from host 1:"
 	cxlfork-ctl ls
+	# Keep the image until host 1's clones are gone (their leases say so).
+	wait_for "host 1's clones" "cxlfork-ctl ls --json | grep -q '\"leases\": 1'"
 	id=$(cxlfork-ctl ls --json | sed -n 's/.*"id": "\(0:[0-9]*\)".*/\1/p' | head -1)
-	echo "host 1: decoding image $id from the pool (validated with the shared validator):"
-	cxlfork-ctl inspect "$id" | head -30
+	echo "host 0: host 1 holds a lease on image $id; deleting it now is refused:"
+	cxlfork-ctl rm "$id" 2>&1 | sed 's/^/  /'
+	wait_for "host 1's clones to exit" "cxlfork-ctl ls --json | grep -q '\"leases\": 0'"
+	echo "host 0: host 1's clones are gone; deleting image $id:"
+	cxlfork-ctl rm "$id"
+else
+	# The function's files are on every host (as its container image would
+	# provide them): a restore reopens them here.
+	func --install
+	wait_for "host 0's image" "cxlfork-ctl ls | grep -q ' func '"
+	id=$(cxlfork-ctl ls --json | sed -n 's/.*"id": "\(0:[0-9]*\)".*/\1/p' | head -1)
+	size=$(cxlfork-ctl ls --json | sed -n 's/.*"size": \([0-9]*\).*/\1/p' | head -1)
+	echo "host 1: remote-forking $CLONES clones of image $id ($((size / 1024)) KiB in the pool) here"
+	# The clones write to files (so the pid list can be captured here).
+	cxlfork-ctl restore "$id" --count $CLONES --json --output /tmp/clones > /tmp/pids.json
+	pids=$(sed -n 's/.*"pids":\[\(.*\)\].*/\1/p' /tmp/pids.json | tr ',' ' ')
+	# A request only once each has become a clone (the stub would die of it).
+	for p in $pids; do wait_for "clone $p" "cxlfork-ctl stat $p"; done
+	for p in $pids; do kill -USR1 "$p"; done
+	for n in $(seq 1 $CLONES); do wait_for "clone $n's answer" "grep -q served /tmp/clones/clone-$n.out"; done
+	echo "host 1: what each clone cost (restore time, local memory; the function maps 8 MiB of model):"
+	for p in $pids; do cxlfork-ctl stat "$p" | sed 's/^/  /'; done
+	for n in $(seq 1 $CLONES); do sed "s/^/  clone-$n output: /" /tmp/clones/clone-$n.out; done
+	for p in $pids; do kill "$p"; done
 fi

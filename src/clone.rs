@@ -105,6 +105,14 @@ fn inc(a: &Atomic<u64>) {
     a.fetch_add(1, Relaxed);
 }
 
+/// A loaded, validated leaf table.
+struct LeafSlot {
+    /// Its `PT_ENTRIES` entries.
+    entries: KVec<u64>,
+    /// Whether a fault has installed its entries yet.
+    batched: bool,
+}
+
 /// A clone's image and tiering state.
 #[pin_data(PinnedDrop)]
 pub(crate) struct CloneCtx {
@@ -120,9 +128,10 @@ pub(crate) struct CloneCtx {
     pub(crate) vma_files: KVec<Option<FileRef>>,
     /// Keeps the module loaded while the context lives.
     _pin: FileRef,
-    /// Validated leaf tables, `PT_ENTRIES` entries each, loaded at first fault.
+    /// Validated leaf tables, `PT_ENTRIES` entries each, loaded at first
+    /// use; with whether a fault has installed the leaf's entries yet.
     #[pin]
-    leaves: Mutex<KVec<Option<KVec<u64>>>>,
+    leaves: Mutex<KVec<Option<LeafSlot>>>,
     pub(crate) stats: Stats,
 }
 
@@ -208,25 +217,30 @@ impl CloneCtx {
         Ok(entries)
     }
 
-    /// Runs `f` on leaf `k`'s entries (loading it first if needed); tells
-    /// `f` whether this is the leaf's first use.
-    pub(crate) fn with_leaf<R>(&self, k: u32, f: impl FnOnce(&[u64], bool) -> R) -> Result<R> {
+    /// Runs `f` on leaf `k`'s entries (loading it first if needed). With
+    /// `fault`, tells `f` whether this is the leaf's first fault (and marks
+    /// it done); otherwise `f` gets `false`.
+    pub(crate) fn with_leaf<R>(&self, k: u32, fault: bool, f: impl FnOnce(&[u64], bool) -> R) -> Result<R> {
         let mut leaves = self.leaves.lock();
         let slot = leaves.get_mut(k as usize).ok_or(EINVAL)?;
-        let first = slot.is_none();
-        if first {
-            *slot = Some(self.read_leaf(k)?);
+        if slot.is_none() {
+            *slot = Some(LeafSlot { entries: self.read_leaf(k)?, batched: false });
         }
-        let entries = slot.as_deref().ok_or(EINVAL)?;
-        Ok(f(entries, first))
+        let leaf = slot.as_mut().ok_or(EINVAL)?;
+        let first = fault && !leaf.batched;
+        if fault {
+            leaf.batched = true;
+        }
+        Ok(f(&leaf.entries, first))
     }
 
     /// Maps the checkpointed page `e` at `addr` of `vma` per the policy.
     fn install(&self, vma: *mut VmArea, addr: u64, e: u64) -> u32 {
-        let off = pte::frame(e) * PAGE_SIZE;
+        // `e` was validated: its frame is one of the image's data pages.
+        let off = pte::frame(e).wrapping_mul(PAGE_SIZE);
         match self.policy.place(e) {
             Place::Pool => {
-                let pfn = (self.pool.map().phys() + off) / PAGE_SIZE;
+                let pfn = self.pool.map().phys().wrapping_add(off) / PAGE_SIZE;
                 // SAFETY: called from this VMA's fault handler (mmap or VMA
                 // lock held); `pfn` is a page of the pool, mapped read-only.
                 let r = unsafe { ffi::cxlfork_vma_insert_pfn(vma, addr, pfn) };
@@ -256,18 +270,25 @@ impl CloneCtx {
             // SAFETY: `vma` is the faulting VMA, valid during the fault.
             let (start, end, pgoff) = unsafe { (ffi::cxlfork_vma_start(vma), ffi::cxlfork_vma_end(vma), ffi::cxlfork_vma_pgoff(vma)) };
             // The image address this page stands for (the VMA may have moved).
-            let ia = pgoff * PAGE_SIZE + (addr - start);
+            // Nothing here may overflow: an overflow check is a kernel BUG.
+            let Some(base_ia) = pgoff.checked_mul(PAGE_SIZE) else { return VM_FAULT_SIGBUS };
+            let Some(ia) = base_ia.checked_add(addr.saturating_sub(start)) else { return VM_FAULT_SIGBUS };
             let m = self.meta();
             let Ok(Some(v)) = m.vma_at(ia) else { return VM_FAULT_SIGBUS };
             if let Some(k) = self.leaf_index(ia) {
-                let r = self.with_leaf(k, |entries, first| {
+                let r = self.with_leaf(k, true, |entries, first| {
                     let block = ia & !(PT_ENTRIES as u64 * PAGE_SIZE - 1);
                     let here = entries[((ia - block) / PAGE_SIZE) as usize];
                     if first {
                         // Install every entry of this leaf inside this VMA.
                         for (i, &e) in entries.iter().enumerate() {
-                            let a = start + (block + i as u64 * PAGE_SIZE).wrapping_sub(pgoff * PAGE_SIZE);
-                            if e != 0 && a >= start && a < end && a != addr {
+                            // Where entry i's image address sits in this VMA, if it does.
+                            let a = (block + i as u64 * PAGE_SIZE)
+                                .checked_sub(base_ia)
+                                .and_then(|d| start.checked_add(d))
+                                .filter(|&a| a < end);
+                            let Some(a) = a else { continue };
+                            if e != 0 && a != addr {
                                 let r = self.install(vma, a, e);
                                 if r & VM_FAULT_OOM != 0 {
                                     return r;
@@ -292,7 +313,9 @@ impl CloneCtx {
                 let idx = m.vma_index(ia).unwrap_or(u32::MAX) as usize;
                 if let Some(Some(f)) = self.vma_files.get(idx) {
                     inc(&self.stats.file_pages);
-                    let pos = v.pgoff * PAGE_SIZE + (ia - v.start);
+                    let Some(pos) = v.pgoff.checked_mul(PAGE_SIZE).and_then(|p| p.checked_add(ia - v.start)) else {
+                        return VM_FAULT_SIGBUS;
+                    };
                     // SAFETY: fault context as above; `f` is a referenced file.
                     return unsafe { ffi::cxlfork_vma_insert_file(vma, addr, f.as_ptr(), pos) };
                 }

@@ -193,7 +193,7 @@ fn fill_shared(ctx: &CloneCtx, v: &VmaImage) -> Result {
         if block + PT_ENTRIES as u64 * PAGE_SIZE <= v.start || block >= v.end {
             continue;
         }
-        ctx.with_leaf(k, |entries, _| -> Result {
+        ctx.with_leaf(k, false, |entries, _| -> Result {
             for (i, &e) in entries.iter().enumerate() {
                 let a = block + i as u64 * PAGE_SIZE;
                 if e == 0 || a < v.start || a >= v.end {
@@ -220,7 +220,7 @@ fn prefetch(ctx: &CloneCtx) -> Result {
         let mut runs = KVec::<(u64, u32)>::new();
         // A leaf that fails validation is skipped here: the clone takes a
         // SIGBUS if it ever touches that range, never the kernel.
-        let Ok(scan) = ctx.with_leaf(k, |entries, _| -> Result {
+        let Ok(scan) = ctx.with_leaf(k, false, |entries, _| -> Result {
             let mut i = 0usize;
             while i < PT_ENTRIES {
                 let a = block + i as u64 * PAGE_SIZE;
@@ -271,7 +271,8 @@ fn become_clone(ctx: &Arc<CloneCtx>, fds: &Fds, stdio: bool) -> Result<u64> {
             vma_kind::VDSO | vma_kind::VVAR | vma_kind::VVAR_VCLOCK | vma_kind::SPECIAL => {}
             vma_kind::FILE_SHARED => {
                 let f = ctx.vma_files.get(i as usize).and_then(|f| f.as_ref()).ok_or(EINVAL)?;
-                mmap(f.as_ptr(), &v, prot, MAP_SHARED, v.pgoff * PAGE_SIZE)?;
+                // pgoff * PAGE_SIZE cannot overflow: the validator checked it.
+                mmap(f.as_ptr(), &v, prot, MAP_SHARED, v.pgoff.wrapping_mul(PAGE_SIZE))?;
             }
             vma_kind::SHARED_ANON => {
                 mmap(core::ptr::null_mut(), &v, prot | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, 0)?;

@@ -706,6 +706,7 @@ impl<'a> Meta<'a> {
                 && v.start >= prev_end
                 && (1..=vma_kind::LAST).contains(&v.kind)
                 && v.pages <= (v.end - v.start) / PAGE_SIZE
+                && v.pgoff.checked_mul(PAGE_SIZE).and_then(|o| o.checked_add(v.end - v.start)).is_some()
                 && v.reserved == 0;
             if !ok {
                 return Err(ImageError::Vma);

@@ -299,7 +299,16 @@ fn stub() -> std::path::PathBuf {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn restore(id: &str, policy: PolicyArg, count: u32, wait: bool, skip_files: bool, image_stdio: bool, json: bool) -> Result<()> {
+pub(crate) fn restore(
+    id: &str,
+    policy: PolicyArg,
+    count: u32,
+    wait: bool,
+    skip_files: bool,
+    image_stdio: bool,
+    output: Option<&std::path::Path>,
+    json: bool,
+) -> Result<()> {
     let dev = Device::open()?;
     let info = find(&dev, id)?;
     let img = Image::open(&dev, &info).with_context(|| format!("image {id} is INVALID, not restored"))?;
@@ -321,9 +330,18 @@ pub(crate) fn restore(id: &str, policy: PolicyArg, count: u32, wait: bool, skip_
     }
     let stub = stub();
     let mut children = Vec::new();
-    for _ in 0..count {
-        let child = std::process::Command::new(&stub).args(&args).spawn().with_context(|| format!("starting {}", stub.display()))?;
-        children.push(child);
+    if let Some(dir) = output {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    }
+    for n in 1..=count {
+        let mut cmd = std::process::Command::new(&stub);
+        cmd.args(&args);
+        if let Some(dir) = output {
+            let path = dir.join(format!("clone-{n}.out"));
+            let f = std::fs::File::create(&path).with_context(|| format!("{}", path.display()))?;
+            cmd.stdout(f.try_clone()?).stderr(f).stdin(std::process::Stdio::null());
+        }
+        children.push(cmd.spawn().with_context(|| format!("starting {}", stub.display()))?);
     }
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     if json {

@@ -83,8 +83,11 @@ enum Cmd {
         #[arg(long)]
         skip_files: bool,
         /// Also restore fds 0-2 from the image (default: the clones inherit ours).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "output")]
         image_stdio: bool,
+        /// Give each clone DIR/clone-N.out as stdout and stderr (default: ours).
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -253,8 +256,8 @@ fn main() {
         Cmd::Ls { json } => images::ls(json),
         Cmd::Inspect { id, json, pages, maps, page } => images::inspect(&id, images::InspectMode::new(json, pages, maps, page)),
         Cmd::Rm { id } => images::rm(&id),
-        Cmd::Restore { id, policy, count, wait, skip_files, image_stdio, json } => {
-            images::restore(&id, policy, count, wait, skip_files, image_stdio, json)
+        Cmd::Restore { id, policy, count, wait, skip_files, image_stdio, output, json } => {
+            images::restore(&id, policy, count, wait, skip_files, image_stdio, output.as_deref(), json)
         }
         Cmd::Stat { pid, json } => images::stat(pid, json),
         Cmd::ClearRefs { pid } => images::clear_refs(pid),
