@@ -327,6 +327,32 @@ impl CloneCtx {
         }
     }
 
+    /// Copies up to `len` bytes at `addr` of `vma`, within one page, as the
+    /// clone would read them (for /proc/PID/mem and ptrace); bytes copied.
+    fn access(&self, vma: *mut VmArea, addr: u64, buf: *mut u8, len: usize) -> i32 {
+        // SAFETY: `vma` is valid during the access (mmap lock held by the caller).
+        let (start, pgoff) = unsafe { (ffi::cxlfork_vma_start(vma), ffi::cxlfork_vma_pgoff(vma)) };
+        let Some(ia) = pgoff.checked_mul(PAGE_SIZE).and_then(|b| b.checked_add(addr.saturating_sub(start))) else {
+            return -(EFAULT.to_errno());
+        };
+        let in_page = (ia % PAGE_SIZE) as usize;
+        let n = len.min(PAGE_SIZE as usize - in_page);
+        let Some(k) = self.leaf_index(ia) else { return -(EFAULT.to_errno()) };
+        let block = ia & !(PT_ENTRIES as u64 * PAGE_SIZE - 1);
+        let e = self.with_leaf(k, false, |entries, _| entries[((ia - block) / PAGE_SIZE) as usize]);
+        let Ok(e) = e.map_err(|_| ()) else { return -(EFAULT.to_errno()) };
+        if e == 0 {
+            return -(EFAULT.to_errno());
+        }
+        let off = pte::frame(e).wrapping_mul(PAGE_SIZE) + in_page as u64;
+        // SAFETY: the caller gives `len` >= `n` writable bytes at `buf`.
+        let out = unsafe { core::slice::from_raw_parts_mut(buf, n) };
+        match self.pool.map().read(off, out) {
+            Ok(()) => n as i32,
+            Err(_) => -(EFAULT.to_errno()),
+        }
+    }
+
     /// Fills `out` with this clone's statistics.
     pub(crate) fn stat(&self, out: &mut CloneStat) {
         let s = &self.stats;
@@ -373,6 +399,18 @@ pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fault(ctx: *const c_void, vma
     // VMA's reference keeps it alive for this call.
     let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
     ctx.fault(vma)(addr)
+}
+
+/// A read of a clone VMA through access_remote_vm (`shim_restore.c`).
+///
+/// # Safety
+///
+/// As for [`cxlfork_rust_clone_fault`]; `buf` holds `len` writable bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn cxlfork_rust_clone_access(ctx: *const c_void, vma: *mut VmArea, addr: u64, buf: *mut u8, len: i32) -> i32 {
+    // SAFETY: per the contract, the VMA's reference keeps `ctx` alive.
+    let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
+    ctx.access(vma, addr, buf, usize::try_from(len).unwrap_or(0))
 }
 
 /// A clone VMA was duplicated or split: one more reference.

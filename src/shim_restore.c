@@ -39,6 +39,7 @@
  * every clone VMA holds one reference in vm_private_data. */
 vm_fault_t cxlfork_rust_clone_fault(void *ctx, struct vm_area_struct *vma, u64 addr, u32 flags);
 void cxlfork_rust_ctx_get(void *ctx);
+int cxlfork_rust_clone_access(void *ctx, struct vm_area_struct *vma, u64 addr, void *buf, int len);
 void cxlfork_rust_ctx_put(void *ctx);
 
 static vm_fault_t clone_fault(struct vm_fault *vmf)
@@ -58,10 +59,23 @@ static void clone_close(struct vm_area_struct *vma)
 	cxlfork_rust_ctx_put(vma->vm_private_data);
 }
 
+/*
+ * Reads of pages still mapped from the pool by /proc/PID/mem, ptrace, or
+ * /proc/PID/cmdline: GUP cannot take a special PTE, so access_remote_vm()
+ * falls back here. Writes never come here (GUP breaks copy-on-write first).
+ */
+static int clone_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len, int write)
+{
+	if (write)
+		return -EINVAL;
+	return cxlfork_rust_clone_access(vma->vm_private_data, vma, addr, buf, len);
+}
+
 static const struct vm_operations_struct clone_vm_ops = {
 	.open = clone_open,
 	.close = clone_close,
 	.fault = clone_fault,
+	.access = clone_access,
 };
 
 static const struct file_operations pin_fops = {
