@@ -15,7 +15,7 @@ build() {
 	install -m 0755 "$ROOT/qemu/guest-init" "$STAGE/init"
 	install -m 0755 "$ROOT/qemu/cxl-region.sh" "$STAGE/cxlfork/cxl-region.sh"
 	install -m 0644 "$ROOT/cxlfork.ko" "$STAGE/cxlfork/cxlfork.ko"
-	install -m 0755 "$OUT/bin/cxlfork-ctl" "$OUT/bin/cxlfork-restore" "$OUT/bin/fork_like" "$STAGE/cxlfork/bin/"
+	install -m 0755 "$OUT/bin/cxlfork-ctl" "$OUT/bin/cxlfork-restore" "$OUT/bin/fork_like" "$OUT/bin/fork_like_rs" "$STAGE/cxlfork/bin/"
 	if compgen -G "$OUT/tests/*_test" >/dev/null; then
 		install -m 0755 "$OUT"/tests/*_test "$STAGE/cxlfork/tests/"
 	fi

@@ -8,8 +8,9 @@ tools() {
 	# Static (crt-static) so they run in the busybox initramfs; the target is
 	# given explicitly so proc-macros still build for the host.
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl
+		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl -p cxlfork --example fork_like
 	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/cxlfork-ctl" "$OUT/bin/"
+	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/examples/fork_like" "$OUT/bin/fork_like_rs"
 	# The restore stub: C, static, non-PIE (its code stays at 0x400000).
 	gcc -static -no-pie -O2 -Wall -Werror -I"$ROOT/include/uapi" -o "$OUT/bin/cxlfork-restore" "$ROOT/tools/cxlfork-restore.c"
 	# The C example of the fork-like API (run by the restore tests).

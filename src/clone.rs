@@ -374,6 +374,11 @@ impl CloneCtx {
         self.policy.prefetch(e)
     }
 
+    /// Whether the policy copies any page at restore.
+    pub(crate) fn prefetches(&self) -> bool {
+        self.policy.prefetches()
+    }
+
     /// The pool.
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool

@@ -213,6 +213,9 @@ fn fill_shared(ctx: &CloneCtx, v: &VmaImage) -> Result {
 /// MoW: copies the pages the policy prefetches to local memory now, through
 /// the clone's own fault path and the kernel's copy-on-write.
 fn prefetch(ctx: &CloneCtx) -> Result {
+    if !ctx.prefetches() {
+        return Ok(());
+    }
     let m = ctx.meta();
     let mut n_pre = 0u64;
     for k in 0..ctx.header.n_leaves {

@@ -28,6 +28,12 @@ pub(crate) trait Policy: Sync {
     /// Whether the page is copied to local memory (copy-on-write broken)
     /// during the restore itself, before the clone runs.
     fn prefetch(&self, pte: u64) -> bool;
+
+    /// Whether [`Policy::prefetch`] can ever say yes: if not, the restore
+    /// does not read any leaf table up front (it stays flat in footprint).
+    fn prefetches(&self) -> bool {
+        false
+    }
 }
 
 /// The policy for `CXLFORK_POLICY_*`.

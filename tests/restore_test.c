@@ -658,4 +658,28 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
 }
 
+/* The README's examples: C and Rust, the fork-like API end to end. */
+TEST_F_TIMEOUT(rst, fork_like_examples_c_and_rust, 120)
+{
+	static const char *const progs[][2] = { { "fork_like", "fork-like" }, { "fork_like_rs", "fork-like-rs" } };
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	char out[4096];
+
+	for (int p = 0; p < 2; p++) {
+		__u64 id = 0;
+
+		ASSERT_EQ(0, system(progs[p][0]));
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+		for (unsigned int i = 0; i < l.count; i++)
+			if (!strcmp(infos[i].name, progs[p][1]) && infos[i].id > id)
+				id = infos[i].id;
+		ASSERT_NE(0, id);
+		ASSERT_EQ(0, restore_out(id, "--count 2", out, sizeof(out)));
+		ASSERT_NE(NULL, strstr(out, "clone 1: pid")) TH_LOG("%s", out);
+		ASSERT_NE(NULL, strstr(out, "clone 2: pid")) TH_LOG("%s", out);
+		ASSERT_NE(NULL, strstr(out, "state sum 93822844764160")) TH_LOG("%s", out);
+	}
+}
+
 TEST_HARNESS_MAIN

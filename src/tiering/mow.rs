@@ -16,4 +16,8 @@ impl Policy for MigrateOnWrite {
     fn prefetch(&self, e: u64) -> bool {
         e & pte::DIRTY != 0
     }
+
+    fn prefetches(&self) -> bool {
+        true
+    }
 }
