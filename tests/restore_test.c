@@ -670,6 +670,7 @@ TEST_F_TIMEOUT(rst, fork_like_examples_c_and_rust, 120)
 		__u64 id = 0;
 
 		ASSERT_EQ(0, system(progs[p][0]));
+		l.count = 64;	/* in: room; out: entries written */
 		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
 		for (unsigned int i = 0; i < l.count; i++)
 			if (!strcmp(infos[i].name, progs[p][1]) && infos[i].id > id)
