@@ -162,13 +162,25 @@ vm_fault_t cxlfork_vma_insert_zero(struct vm_area_struct *vma, u64 addr)
 	return vmf_insert_mixed(vma, addr, zero_pfn(addr));
 }
 
+/* Map a local page read-only at addr (it takes its own reference). */
+static vm_fault_t insert_local(struct vm_area_struct *vma, u64 addr, struct page *page)
+{
+	int err = vm_insert_page(vma, addr, page);
+
+	put_page(page);
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	if (err && err != -EBUSY)
+		return VM_FAULT_SIGBUS;
+	return VM_FAULT_NOPAGE;
+}
+
 /* Map a local copy of 4 KiB of pool memory at src (read with the pool's
  * invalidate-then-read rule). */
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src)
 {
 	struct page *page = alloc_page(GFP_HIGHUSER);
 	void *dst;
-	int err;
 
 	if (!page)
 		return VM_FAULT_OOM;
@@ -176,13 +188,7 @@ vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const v
 	clflush_cache_range((void *)src, PAGE_SIZE);
 	memcpy(dst, src, PAGE_SIZE);
 	kunmap_local(dst);
-	err = vm_insert_page(vma, addr, page);
-	put_page(page);
-	if (err == -ENOMEM)
-		return VM_FAULT_OOM;
-	if (err && err != -EBUSY)
-		return VM_FAULT_SIGBUS;
-	return VM_FAULT_NOPAGE;
+	return insert_local(vma, addr, page);
 }
 
 /* Map a local page holding the file's bytes at pos (a private file page
@@ -193,7 +199,6 @@ vm_fault_t cxlfork_vma_insert_file(struct vm_area_struct *vma, u64 addr, struct 
 	loff_t off = pos;
 	ssize_t n;
 	void *dst;
-	int err;
 
 	if (pos >= i_size_read(file_inode(file)))
 		return VM_FAULT_SIGBUS;
@@ -207,13 +212,7 @@ vm_fault_t cxlfork_vma_insert_file(struct vm_area_struct *vma, u64 addr, struct 
 		put_page(page);
 		return VM_FAULT_SIGBUS;
 	}
-	err = vm_insert_page(vma, addr, page);
-	put_page(page);
-	if (err == -ENOMEM)
-		return VM_FAULT_OOM;
-	if (err && err != -EBUSY)
-		return VM_FAULT_SIGBUS;
-	return VM_FAULT_NOPAGE;
+	return insert_local(vma, addr, page);
 }
 
 bool cxlfork_current_single_threaded(void)
