@@ -8,7 +8,7 @@ tools() {
 	# Static (crt-static) so they run in the busybox initramfs; the target is
 	# given explicitly so proc-macros still build for the host.
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl -p cxlfork --example fork_like
+		--target x86_64-unknown-linux-gnu --target-dir "$ROOT/target" -p cxlfork-ctl -p cxlfork --bins --example fork_like
 	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/cxlfork-ctl" "$OUT/bin/"
 	install -m 0755 "$ROOT/target/x86_64-unknown-linux-gnu/release/examples/fork_like" "$OUT/bin/fork_like_rs"
 	# The restore stub: C, static, non-PIE (its code stays at 0x400000).

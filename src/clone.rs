@@ -388,7 +388,7 @@ impl CloneCtx {
 #[pinned_drop]
 impl PinnedDrop for CloneCtx {
     fn drop(self: Pin<&mut Self>) {
-        self.pool.lease_release(self.base);
+        self.pool.lease_release(self.id, self.base);
     }
 }
 

@@ -34,8 +34,8 @@ pub(crate) struct PoolState {
     detached: bool,
     /// Live restore contexts (clones) on this host.
     clones: u32,
-    /// Restores per image since attach: (image id, count), for clone numbers.
-    restores: KVec<(u64, u32)>,
+    /// Per image restored on this host since attach: (id, restores, live clones).
+    restores: KVec<(u64, u32, u32)>,
     /// Checkpoints in progress, and their page counts.
     ckpt_active: u32,
     ckpt_pages_done: u64,
@@ -345,6 +345,10 @@ impl Pool {
         info.uid = e.uid;
         info.gid = e.gid;
         info.leases = self.leases(e.offset).unwrap_or(0);
+        if let Some(&(_, n, live)) = self.state.lock().restores.iter().find(|(i, _, _)| *i == e.id) {
+            info.restores = n;
+            info.live_clones = live;
+        }
         let Some(h) = h else { return };
         info.valid = 1;
         info.pid = h.pid;
@@ -481,14 +485,15 @@ impl Pool {
         s.restores.reserve(1, GFP_KERNEL)?;
         self.write_lease(&s, base, 1)?;
         s.clones += 1;
-        let nr = match s.restores.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, n)) => {
+        let nr = match s.restores.iter_mut().find(|(i, _, _)| *i == id) {
+            Some((_, n, live)) => {
                 *n += 1;
+                *live += 1;
                 *n
             }
             None => {
                 // Capacity reserved above: cannot fail.
-                let _ = s.restores.push((id, 1), GFP_KERNEL);
+                let _ = s.restores.push((id, 1, 1), GFP_KERNEL);
                 1
             }
         };
@@ -497,9 +502,12 @@ impl Pool {
 
     /// The clone (and every process forked from it) dropped its last
     /// mapping of the image: its lease goes.
-    pub(crate) fn lease_release(&self, base: u64) {
+    pub(crate) fn lease_release(&self, id: u64, base: u64) {
         let mut s = self.state.lock();
         s.clones -= 1;
+        if let Some((_, _, live)) = s.restores.iter_mut().find(|(i, _, _)| *i == id) {
+            *live = live.saturating_sub(1);
+        }
         if self.write_lease(&s, base, -1).is_err() {
             pr_warn!("could not drop a lease on the image at {:#x}\n", base);
         }

@@ -351,7 +351,7 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     let clone_nr = pool.lease_acquire(req.id, e.offset)?;
     // From here the context owns the lease: dropping it releases it.
     let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, clone_nr, vma_files)
-        .inspect_err(|_| pool.lease_release(e.offset))?;
+        .inspect_err(|_| pool.lease_release(req.id, e.offset))?;
 
     // Point of no return.
     match become_clone(&ctx, &fds, req.flags & uapi::RESTORE_IMAGE_STDIO != 0) {

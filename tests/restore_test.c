@@ -640,6 +640,8 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 	st.id = id;
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
 	ASSERT_EQ(1, st.info.leases);	/* this host holds a lease */
+	ASSERT_EQ(2, st.info.live_clones);
+	ASSERT_EQ(2, st.info.restores);
 	d.id = id;
 	ASSERT_EQ(-EBUSY, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
 	/* The module stays while clones live (even with no file open). */
@@ -655,6 +657,8 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 		usleep(50 * 1000);
 	}
 	ASSERT_EQ(0, st.info.leases);
+	ASSERT_EQ(0, st.info.live_clones);
+	ASSERT_EQ(2, st.info.restores);
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
 }
 

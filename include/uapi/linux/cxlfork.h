@@ -149,6 +149,8 @@ struct cxlfork_image_info {
 	__u64 accessed_pages;
 	__u64 dirty_pages;
 	__u64 duration_ns;	/* checkpoint time */
+	__u32 restores;		/* restores of it on this host since attach */
+	__u32 live_clones;	/* clones of it alive on this host */
 	char name[CXLFORK_NAME_LEN];
 	char comm[16];
 };

@@ -180,6 +180,10 @@ pod_struct! {
         pub dirty_pages: u64,
         /// Checkpoint time.
         pub duration_ns: u64,
+        /// Restores of it on this host since attach.
+        pub restores: u32,
+        /// Clones of it alive on this host.
+        pub live_clones: u32,
         /// Label.
         pub name: [u8; NAME_LEN],
         /// Command name.
@@ -377,7 +381,7 @@ pub mod min_size {
     /// `struct cxlfork_list` v1.
     pub const LIST: usize = 24;
     /// `struct cxlfork_stat` v1.
-    pub const STAT: usize = 16 + 192;
+    pub const STAT: usize = 16 + 200;
     /// `struct cxlfork_read` v1.
     pub const READ: usize = 40;
     /// `struct cxlfork_delete` v1.

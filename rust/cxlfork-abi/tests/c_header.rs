@@ -76,6 +76,8 @@ fn expectations() -> Vec<(&'static str, u64)> {
         off!("cxlfork_image_info", ImageInfo, accessed_pages),
         off!("cxlfork_image_info", ImageInfo, dirty_pages),
         off!("cxlfork_image_info", ImageInfo, duration_ns),
+        off!("cxlfork_image_info", ImageInfo, restores),
+        off!("cxlfork_image_info", ImageInfo, live_clones),
         off!("cxlfork_image_info", ImageInfo, name),
         off!("cxlfork_image_info", ImageInfo, comm),
         ("sizeof(struct cxlfork_list)", size_of::<List>() as u64),

@@ -86,7 +86,8 @@ fn info_json(i: &uapi::ImageInfo) -> Value {
         "name": cstr(&i.name), "comm": cstr(&i.comm), "pid": i.pid, "uid": i.uid, "gid": i.gid,
         "size": i.size, "base": i.base, "pages": i.pages, "anon_pages": i.anon_pages, "file_pages": i.file_pages,
         "accessed_pages": i.accessed_pages, "dirty_pages": i.dirty_pages, "n_vmas": i.n_vmas,
-        "n_files": i.n_files, "leases": i.leases, "created_ns": i.created_ns, "duration_ns": i.duration_ns,
+        "n_files": i.n_files, "leases": i.leases, "restores_here": i.restores, "live_clones_here": i.live_clones,
+        "created_ns": i.created_ns, "duration_ns": i.duration_ns,
     })
 }
 
@@ -97,11 +98,14 @@ pub(crate) fn ls(json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&list.iter().map(info_json).collect::<Vec<_>>())?);
         return Ok(());
     }
-    println!("{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6}  STATUS", "ID", "HOST", "NAME", "COMM", "PID", "SIZE", "PAGES", "LEASES");
+    println!(
+        "{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6} {:>8}  STATUS",
+        "ID", "HOST", "NAME", "COMM", "PID", "SIZE", "PAGES", "LEASES", "CLONES"
+    );
     for i in &list {
         let status = if i.valid != 0 { "ok" } else { "INVALID (header fails validation)" };
         println!(
-            "{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6}  {}",
+            "{:<8} {:<5} {:<16} {:<16} {:>7} {:>10} {:>8} {:>6} {:>8}  {}",
             id_string(i.id),
             i.owner_host,
             cstr(&i.name),
@@ -110,6 +114,7 @@ pub(crate) fn ls(json: bool) -> Result<()> {
             mib(i.size),
             i.pages,
             i.leases,
+            format!("{}/{}", i.live_clones, i.restores),
             status
         );
     }
