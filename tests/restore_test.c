@@ -662,6 +662,55 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
 }
 
+/* A shared file mapping is mapped shared from the reopened file again: the
+ * clone sees the file's bytes and its writes reach the file. */
+TEST_F_TIMEOUT(rst, shared_file_mapping_is_shared_again, 120)
+{
+	const char *path = "/tmp/cxlfork-shared-file";
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	unsigned char page[PAGE], out[4096];
+	int fd, status;
+	pid_t pid;
+	__u64 id = 0;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	memset(page, 'A', PAGE);
+	ASSERT_EQ(PAGE, write(fd, page, PAGE));
+	ASSERT_EQ(PAGE, write(fd, page, PAGE));
+	close(fd);
+	pid = fork();
+	if (pid == 0) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		int dfd = open(CXLFORK_DEV, O_RDWR), ffd = open(path, O_RDWR), r;
+		unsigned char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0);
+
+		close(ffd);
+		strcpy(c.name, "shared-file");
+		r = ioctl(dfd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r == 0)
+			_exit(0);
+		if (r < 0 || page_has((unsigned long)m, 'A') || page_has((unsigned long)m + PAGE, 'A'))
+			_exit(70);
+		memset(m, 'B', PAGE);
+		_exit(msync(m, 2 * PAGE, MS_SYNC) ? 71 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+	for (unsigned int i = 0; i < l.count; i++)
+		if (!strcmp(infos[i].name, "shared-file"))
+			id = infos[i].id;
+	ASSERT_NE(0, id);
+	ASSERT_EQ(0, restore_out(id, "", (char *)out, sizeof(out))) TH_LOG("%s", out);
+	fd = open(path, O_RDONLY);
+	ASSERT_EQ(PAGE, read(fd, page, PAGE));
+	ASSERT_EQ(0, page_has((unsigned long)page, 'B'));
+	ASSERT_EQ(PAGE, read(fd, page, PAGE));
+	ASSERT_EQ(0, page_has((unsigned long)page, 'A'));
+	close(fd);
+}
+
 /* The README's examples: C and Rust, the fork-like API end to end. */
 TEST_F_TIMEOUT(rst, fork_like_examples_c_and_rust, 120)
 {
