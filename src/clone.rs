@@ -21,7 +21,7 @@
 //!
 //! Lock order: mmap_lock (the fault) -> `CloneCtx::leaves` -> `Pool::state`.
 
-use crate::abi::image::{pte, vma_kind, ImageHeader, Meta, PT_ENTRIES};
+use crate::abi::image::{leaf_block, pte, vma_kind, ImageHeader, Meta, PT_ENTRIES};
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::CloneStat;
 use crate::ffi::{self, KFile, VmArea};
@@ -59,6 +59,22 @@ impl FileRef {
     pub(crate) unsafe fn from_raw(ptr: NonNull<KFile>) -> Self {
         // INVARIANT: the caller gives us its reference.
         Self(ptr)
+    }
+
+    /// Takes the reference a kernel function returned as a `struct file *`
+    /// that may be an `ERR_PTR` (or NULL: `ENOMEM`).
+    ///
+    /// # Safety
+    ///
+    /// Unless an error, `ptr` must be a valid file holding a reference the caller gives up.
+    pub(crate) unsafe fn from_err_ptr(ptr: *mut KFile) -> Result<Self> {
+        let e = ptr as isize;
+        if (-4095..0).contains(&e) {
+            return Err(Error::from_errno(e as i32));
+        }
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: not an error: the caller's contract applies.
+        Ok(unsafe { Self::from_raw(ptr) })
     }
 
     /// The raw pointer (valid while `self` lives).
@@ -149,13 +165,8 @@ impl CloneCtx {
         clone_nr: u32,
         vma_files: KVec<Option<FileRef>>,
     ) -> Result<Arc<Self>> {
-        // SAFETY: no preconditions.
-        let pin = unsafe { ffi::cxlfork_module_pin_file() };
-        if (-4095..0).contains(&(pin as isize)) || pin.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: a new file holding one reference, now ours.
-        let pin = unsafe { FileRef::from_raw(NonNull::new_unchecked(pin)) };
+        // SAFETY: no preconditions; it returns a new file holding one reference, or an error.
+        let pin = unsafe { FileRef::from_err_ptr(ffi::cxlfork_module_pin_file()) }?;
         let mut slots = KVec::with_capacity(header.n_leaves as usize, GFP_KERNEL)?;
         for _ in 0..header.n_leaves {
             slots.push(None, GFP_KERNEL)?;
@@ -186,7 +197,7 @@ impl CloneCtx {
 
     /// The leaf covering image address `ia`, by binary search of the index.
     fn leaf_index(&self, ia: u64) -> Option<u32> {
-        let block = ia & !(PT_ENTRIES as u64 * PAGE_SIZE - 1);
+        let block = leaf_block(ia);
         let m = self.meta();
         let (mut lo, mut hi) = (0u32, self.header.n_leaves);
         while lo < hi {
@@ -277,7 +288,7 @@ impl CloneCtx {
             let Ok(Some(v)) = m.vma_at(ia) else { return VM_FAULT_SIGBUS };
             if let Some(k) = self.leaf_index(ia) {
                 let r = self.with_leaf(k, true, |entries, first| {
-                    let block = ia & !(PT_ENTRIES as u64 * PAGE_SIZE - 1);
+                    let block = leaf_block(ia);
                     let here = entries[((ia - block) / PAGE_SIZE) as usize];
                     if first {
                         // Install every entry of this leaf inside this VMA.
@@ -338,7 +349,7 @@ impl CloneCtx {
         let in_page = (ia % PAGE_SIZE) as usize;
         let n = len.min(PAGE_SIZE as usize - in_page);
         let Some(k) = self.leaf_index(ia) else { return -(EFAULT.to_errno()) };
-        let block = ia & !(PT_ENTRIES as u64 * PAGE_SIZE - 1);
+        let block = leaf_block(ia);
         let e = self.with_leaf(k, false, |entries, _| entries[((ia - block) / PAGE_SIZE) as usize]);
         let Ok(e) = e.map_err(|_| ()) else { return -(EFAULT.to_errno()) };
         if e == 0 {

@@ -21,7 +21,6 @@ use crate::ffi::{self, KFile};
 use crate::pool::Pool;
 use crate::{images, kernel_util, target, tiering};
 use core::ffi::c_void;
-use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
@@ -58,15 +57,8 @@ fn open(path: &[u8], flags: u32, pos: Option<u64>) -> Result<FileRef> {
     if path.contains(&0) {
         return Err(EINVAL);
     }
-    // SAFETY: `p` is NUL-terminated.
-    let f = unsafe { ffi::cxlfork_file_open(p.as_ptr(), flags, pos.unwrap_or(0), pos.is_some()) };
-    let e = f as isize;
-    if (-4095..0).contains(&e) {
-        return Err(Error::from_errno(e as i32));
-    }
-    let f = NonNull::new(f).ok_or(ENOMEM)?;
-    // SAFETY: a successful open returns a referenced file, now ours.
-    Ok(unsafe { FileRef::from_raw(f) })
+    // SAFETY: `p` is NUL-terminated; the shim returns a referenced file or an error.
+    unsafe { FileRef::from_err_ptr(ffi::cxlfork_file_open(p.as_ptr(), flags, pos.unwrap_or(0), pos.is_some())) }
 }
 
 /// Files to install: (fd, file, close-on-exec).

@@ -4,7 +4,7 @@
 #define CXLFORK_SHIM_H
 
 #include <linux/types.h>
-#include <linux/mm_types.h>
+#include <linux/mm.h>
 
 int cxlfork_check_range(u64 phys, u64 size);
 void *cxlfork_memremap_wb(u64 phys, u64 size);
@@ -19,6 +19,14 @@ void cxlfork_random_uuid(u8 out[16]);
 void cxlfork_nodename(char *buf, size_t len);
 u32 cxlfork_current_euid(void);
 u64 cxlfork_monotonic_ns(void);
+
+/* The name of a special mapping ([vdso], [vvar]...), NULL for others. */
+static inline const char *cxlfork_special_name(struct vm_area_struct *vma)
+{
+	if (!vma->vm_file && vma->vm_ops && vma->vm_ops->name)
+		return vma->vm_ops->name(vma);
+	return NULL;
+}
 
 /* Task side (shim_task.c). Constants mirror rust/cxlfork-abi/src/image.rs. */
 #define CXLFORK_REGS_SELF	1

@@ -220,13 +220,6 @@ bool cxlfork_current_single_threaded(void)
 	return get_nr_threads(current) == 1 && current == current->group_leader;
 }
 
-static const char *special_name(struct vm_area_struct *vma)
-{
-	if (!vma->vm_file && vma->vm_ops && vma->vm_ops->name)
-		return vma->vm_ops->name(vma);
-	return NULL;
-}
-
 /* Does current have the special mapping `name` exactly at [start, end)? */
 int cxlfork_check_special(u64 start, u64 end, const char *name)
 {
@@ -238,7 +231,7 @@ int cxlfork_check_special(u64 start, u64 end, const char *name)
 	mmap_read_lock(mm);
 	vma = find_vma(mm, start);
 	if (vma && vma->vm_start == start && vma->vm_end == end) {
-		n = special_name(vma);
+		n = cxlfork_special_name(vma);
 		if (n && !strcmp(n, name))
 			ret = 0;
 	}
@@ -257,7 +250,7 @@ int cxlfork_unmap_all_but_special(void)
 	for (;;) {
 		mmap_read_lock(mm);
 		vma = find_vma(mm, addr);
-		while (vma && special_name(vma))
+		while (vma && cxlfork_special_name(vma))
 			vma = find_vma(mm, vma->vm_end);
 		if (!vma) {
 			mmap_read_unlock(mm);

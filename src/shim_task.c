@@ -329,13 +329,6 @@ void cxlfork_mm_read_unlock(struct cxlfork_target *t)
 	mmap_read_unlock(t->mm);
 }
 
-static const char *special_name(struct vm_area_struct *vma)
-{
-	if (vma->vm_ops && vma->vm_ops->name)
-		return vma->vm_ops->name(vma);
-	return NULL;
-}
-
 /*
  * The first VMA ending above addr: fills out = {start, end, vm_flags, pgoff,
  * kind} and its path or special name into path (NUL-terminated).
@@ -357,8 +350,8 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 	out[1] = vma->vm_end;
 	out[2] = vma->vm_flags;
 	out[3] = vma->vm_pgoff;
-	name = special_name(vma);
-	if (name && !vma->vm_file) {
+	name = cxlfork_special_name(vma);
+	if (name) {
 		if (!strcmp(name, "[vdso]"))
 			kind = CXLFORK_VMA_VDSO;
 		else if (!strcmp(name, "[vvar]"))

@@ -287,12 +287,11 @@ static int image_page(__u64 id, unsigned long addr, unsigned char *page)
 	return pclose(f) == 0 && n == PAGE ? 0 : -1;
 }
 
-/* A number from `inspect --json`: the value after "key": */
-static long long inspect_num(__u64 id, const char *key)
+/* `cxlfork-ctl inspect ID --json`, in a static buffer. */
+static char *inspect_json(__u64 id)
 {
 	static char out[1 << 16];
-	char cmd[128], k[64];
-	const char *at;
+	char cmd[128];
 	FILE *f;
 	size_t n;
 
@@ -302,6 +301,15 @@ static long long inspect_num(__u64 id, const char *key)
 	n = fread(out, 1, sizeof(out) - 1, f);
 	out[n] = 0;
 	pclose(f);
+	return out;
+}
+
+/* A number from `inspect --json`: the value after "key": */
+static long long inspect_num(__u64 id, const char *key)
+{
+	const char *out = inspect_json(id), *at;
+	char k[64];
+
 	snprintf(k, sizeof(k), "\"%s\": ", key);
 	at = strstr(out, k);
 	return at ? strtoll(at + strlen(k), NULL, 0) : -1;
@@ -310,19 +318,9 @@ static long long inspect_num(__u64 id, const char *key)
 /* Index of the leaf mapping addr, from `inspect --json`'s "leaf_vaddrs". */
 static long long leaf_of(__u64 id, unsigned long addr)
 {
-	static char out[1 << 16];
-	char cmd[128], *at;
-	FILE *f;
-	size_t n;
+	char *at = strstr(inspect_json(id), "\"leaf_vaddrs\": [");
 	long long k = 0;
 
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect %llu:%llu --json", (unsigned long long)(id >> 48),
-		 (unsigned long long)(id & 0xffffffffffffULL));
-	f = popen(cmd, "r");
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	pclose(f);
-	at = strstr(out, "\"leaf_vaddrs\": [");
 	if (!at)
 		return -1;
 	at = strchr(at, '[') + 1;

@@ -38,6 +38,11 @@ pub const NSIG: usize = 64;
 pub const NRLIMITS: usize = 16;
 /// u64 words of saved auxv.
 pub const AUXV_WORDS: usize = 64;
+/// The 2 MiB-aligned address of the leaf table block that maps `addr`.
+pub const fn leaf_block(addr: u64) -> u64 {
+    addr & !(PT_ENTRIES as u64 * PAGE_SIZE - 1)
+}
+
 /// Bytes of the lease line of one host.
 pub const LEASE_LINE: u64 = 64;
 /// Upper bounds that keep every count and size sane.
