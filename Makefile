@@ -21,16 +21,21 @@ all: module tools
 setup:
 	@scripts/bootstrap.sh
 
+# KERNEL=distro (default) or debug: the guest kernel flavour to build for.
+KERNEL ?= distro
+export CXLFORK_KERNEL := $(KERNEL)
+
 kernel: setup
-	@scripts/build-kernel.sh
+	@scripts/build-kernel.sh $(KERNEL)
 
 module: kernel
-	@scripts/build-module.sh
+	@scripts/build-module.sh $(KERNEL)
 
 tools:
 	@scripts/build-tools.sh
 
-check: module tools
+# make check builds and tests both kernel flavours itself.
+check: setup tools
 	@scripts/check.sh
 
 demo: module tools
@@ -40,7 +45,7 @@ bench: module tools
 	@scripts/bench.sh
 
 clippy: kernel
-	@CLIPPY=1 scripts/build-module.sh
+	@CLIPPY=1 scripts/build-module.sh $(KERNEL)
 	@cargo clippy --all-targets -- -D warnings
 
 clean:

@@ -10,7 +10,7 @@
 #   - bindgen-cli, built with cargo into the cache.
 source "$(dirname "$0")/lib.sh"
 
-APT_PKGS=(bc flex bison libelf-dev cpio busybox-static libclang-19-dev clang-19 llvm-19 xz-utils make gcc python3 jq)
+APT_PKGS=(bc flex bison libelf-dev cpio busybox-static libclang-19-dev clang-19 llvm-19 lld-19 xz-utils make gcc python3 jq)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -112,6 +112,22 @@ downloads() {
 	fi
 	echo "$ksrc" > "$CACHE/kernel-src.path"
 	echo "$kv" > "$CACHE/kernel-version"
+
+	# Debian's own .config for this kernel (from its amd64 headers package,
+	# 2 MB): the distro flavour is checked against it.
+	if [ ! -f "$CACHE/debian-kernel.config" ]; then
+		papt_update
+		local pkg
+		# shellcheck disable=SC2046
+		pkg=$(apt-cache $(papt_opts) search '^linux-headers-7\.3\..*-amd64$' | awk '{print $1}' | grep -v -e cloud -e rt- | sort -V | tail -1)
+		[ -n "$pkg" ] || die "no linux-headers-7.3.*-amd64 in trixie-backports"
+		info "$pkg (Debian's kernel config)"
+		# shellcheck disable=SC2046
+		(cd "$dl" && apt-get $(papt_opts) download -qq "$pkg")
+		rm -rf "$CACHE/deb-headers.tmp" && dpkg -x "$(ls "$dl/${pkg}"_*.deb | tail -1)" "$CACHE/deb-headers.tmp"
+		cp "$(find "$CACHE/deb-headers.tmp" -name .config | head -1)" "$CACHE/debian-kernel.config"
+		rm -rf "$CACHE/deb-headers.tmp"
+	fi
 }
 
 bindgen() {

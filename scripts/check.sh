@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# make check: host tests, lint, then the kselftests in QEMU CXL guests.
-# Ends with "N passed, N failed"; exits non-zero on any failure.
+# make check: host tests, lint, then the kselftests in QEMU CXL guests, on
+# each guest kernel flavour (distro, then debug). Ends with
+# "N passed, N failed, N skipped"; exits non-zero on any failure, on any
+# kernel report (WARN, BUG, lockdep, KASAN, kmemleak, hung task...) and on
+# any guest that dies or times out.
+#
+#   CHECK_FLAVOURS="distro debug"   kernel flavours to test (default both)
+#   CHECK_SUITES="restore_test ..." only these guest suites (default all)
 source "$(dirname "$0")/lib.sh"
 LOG=$ROOT/build/check
 rm -rf "$LOG"; mkdir -p "$LOG"
 PASS=0 FAIL=0 SKIP=0
 T0=$SECONDS
+FLAVOURS=${CHECK_FLAVOURS:-distro debug}
 
 record() { # name pass fail skip
 	PASS=$((PASS + $2)); FAIL=$((FAIL + $3)); SKIP=$((SKIP + $4))
 	local mark=ok; [ "$3" -eq 0 ] || mark=FAILED
-	printf '    %-28s %3d passed, %d failed, %d skipped  [%s]\n' "$1" "$2" "$3" "$4" "$mark" >&2
+	printf '    %-40s %4d passed, %d failed, %d skipped  [%s]\n' "$1" "$2" "$3" "$4" "$mark" >&2
 }
 
 # A pass/fail check counted as one test.
@@ -20,50 +27,77 @@ check_one() { # name command...
 	else record "$name" 0 1 0; tail -30 "$LOG/$name.log" >&2; fi
 }
 
-"$ROOT/scripts/build-initramfs.sh"
-
 step "host tests: cargo test"
-if cargo test --quiet --workspace > "$LOG/cargo-test.log" 2>&1; then :; else tail -40 "$LOG/cargo-test.log" >&2; fi
+rc=0
+cargo test --quiet --workspace > "$LOG/cargo-test.log" 2>&1 || rc=$?
 read -r p f < <(awk '/^test result:/ { gsub(";", ""); p += $4; f += $6 } END { print p + 0, f + 0 }' "$LOG/cargo-test.log")
-grep -q '^test result:' "$LOG/cargo-test.log" || f=$((f + 1))
+# A build failure, a crashed test binary or any non-zero exit is a failure
+# even when every "test result" line that did print says ok.
+if [ $rc -ne 0 ] || ! grep -q '^test result:' "$LOG/cargo-test.log"; then
+	[ "$f" -ne 0 ] || f=1
+	tail -40 "$LOG/cargo-test.log" >&2
+fi
 record "cargo test" "$p" "$f" 0
 
-step "lint: clippy (user space and module)"
+step "lint: cargo clippy (user space)"
 check_one "cargo clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
-check_one "module clippy" bash -c "touch '$ROOT/src/cxlfork_main.rs' && CLIPPY=1 '$ROOT/scripts/build-module.sh' 2>&1 | tee /dev/stderr | (! grep -E '^(warning|error)')"
 
-# A kselftest program run in the guest(s): counts its KTAP results per host.
+# A kselftest program run in the guest(s): counts its KTAP results per host;
+# a guest that failed, died, timed out or logged a kernel report adds a
+# failure even if every result it printed passed.
 suite() { # name hosts runner-args... -- command
 	local name=$1 hosts=$2; shift 2
-	step "kselftest: $name ($hosts guest$([ "$hosts" = 1 ] || echo s))"
-	local rc=0
-	"$ROOT/qemu/run" --hosts "$hosts" --out "$LOG/$name" "$@" > "$LOG/$name.log" 2>&1 || rc=$?
-	local h p f s
+	if [ -n "${CHECK_SUITES:-}" ] && ! [[ " $CHECK_SUITES " == *" $name "* ]]; then return 0; fi
+	local tag="$name${FL_TAG}"
+	step "kselftest: $tag ($hosts guest$([ "$hosts" = 1 ] || echo s))"
+	local rc=0 h p f s out=$LOG/$FL/$name
+	"$ROOT/qemu/run" --kernel "$FL" --hosts "$hosts" --out "$out" "$@" > "$out.log" 2>&1 || rc=$?
 	for ((h = 0; h < hosts; h++)); do
-		read -r p f s < <(awk -f "$ROOT/scripts/ktap-count.awk" "$LOG/$name/out$h.log" 2>/dev/null || echo "0 1 0")
-		if [ "$f" -ne 0 ] || { [ $rc -ne 0 ] && [ "$p" -eq 0 ]; }; then
-			[ "$f" -ne 0 ] || f=1
-			grep -E '^(not ok|# .*(FAIL|Expected|ERROR|timed out))' "$LOG/$name/out$h.log" >&2 || true
-			tail -20 "$LOG/$name.log" >&2
+		read -r p f s < <(awk -f "$ROOT/scripts/ktap-count.awk" "$out/out$h.log" 2>/dev/null || echo "0 1 0")
+		if [ "$f" -ne 0 ]; then
+			grep -E '^(not ok|# .*(FAIL|Expected|ERROR|timed out))' "$out/out$h.log" >&2 || true
 		fi
-		record "$name$([ "$hosts" = 1 ] || echo " [host$h]")" "$p" "$f" "$s"
+		record "$tag$([ "$hosts" = 1 ] || echo " [host$h]")" "$p" "$f" "$s"
 	done
+	if [ $rc -ne 0 ]; then
+		record "$tag: guest and kernel clean" 0 1 0
+		grep -E '^qemu/run' -A40 "$out.log" | head -60 >&2 || tail -20 "$out.log" >&2
+	fi
 }
 
-suite pool_test 1 --no-attach -- /cxlfork/tests/pool_test
-suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
-suite restore_test 1 -- /cxlfork/tests/restore_test
-suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
-
-# Both guests must have seen the same pool (uuid printed by each).
-same_uuid() {
+# Both guests of a two-host suite must have seen the same pool.
+same_uuid() { # dir
 	local u0 u1
-	u0=$(sed -n 's/^# pool-uuid: //p' "$LOG/pool_2host_test/out0.log")
-	u1=$(sed -n 's/^# pool-uuid: //p' "$LOG/pool_2host_test/out1.log")
+	u0=$(sed -n 's/^# pool-uuid: //p' "$1/out0.log")
+	u1=$(sed -n 's/^# pool-uuid: //p' "$1/out1.log")
 	echo "host0 $u0 host1 $u1"
 	[ -n "$u0" ] && [ "$u0" = "$u1" ]
 }
-check_one "two hosts see one uuid" same_uuid
+
+guest_suites() {
+	suite pool_test 1 --no-attach -- /cxlfork/tests/pool_test
+	suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
+	suite restore_test 1 -- /cxlfork/tests/restore_test
+	suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
+	if [ -d "$LOG/$FL/pool_2host_test" ]; then
+		check_one "two hosts see one uuid$FL_TAG" same_uuid "$LOG/$FL/pool_2host_test"
+	fi
+}
+
+for FL in $FLAVOURS; do
+	FL_TAG=" ($FL)"
+	mkdir -p "$LOG/$FL"
+	t0=$SECONDS
+	"$ROOT/scripts/build-kernel.sh" "$FL"
+	"$ROOT/scripts/build-module.sh" "$FL"
+	if [ "$FL" = distro ]; then
+		step "lint: module clippy (CLIPPY=1)"
+		check_one "module clippy" bash -c "touch '$ROOT/src/cxlfork_main.rs' && CLIPPY=1 '$ROOT/scripts/build-module.sh' distro 2>&1 | tee /dev/stderr | (! grep -E '^(warning|error)')"
+	fi
+	"$ROOT/scripts/build-initramfs.sh" "$FL"
+	guest_suites
+	info "$FL kernel: $((SECONDS - t0)) s"
+done
 
 info "logs: $LOG ($((SECONDS - T0)) s)"
 echo "$PASS passed, $FAIL failed, $SKIP skipped"

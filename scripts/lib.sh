@@ -37,5 +37,11 @@ run_step() {
 # The kernel source tree (extracted) and the kernel build directory.
 # Their locations are written by bootstrap.sh / build-kernel.sh.
 kernel_src()   { cat "$CACHE/kernel-src.path" 2>/dev/null || die "kernel source not prepared: run scripts/bootstrap.sh"; }
-kernel_build() { cat "$CACHE/kernel-build.path" 2>/dev/null || die "kernel not built: run scripts/build-kernel.sh"; }
+# The guest kernel flavour: distro (default) or debug (scripts/build-kernel.sh).
+FLAVOUR=${CXLFORK_KERNEL:-distro}
+kernel_build() { cat "$CACHE/kernel-build-${1:-$FLAVOUR}.path" 2>/dev/null || die "kernel (${1:-$FLAVOUR}) not built: run scripts/build-kernel.sh ${1:-$FLAVOUR}"; }
+# Compiler settings of a flavour, for the kernel and its modules alike.
+kernel_cc_flags() { [ "${1:-$FLAVOUR}" = debug ] && echo "LLVM=-19" || true; }
+# Where a flavour's module, initramfs and logs go.
+flavour_out() { echo "$ROOT/build/${1:-$FLAVOUR}"; }
 rust_lib_src() { cat "$CACHE/rust-src.path" 2>/dev/null || die "rust-src not prepared: run scripts/bootstrap.sh"; }
