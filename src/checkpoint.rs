@@ -4,23 +4,28 @@
 //! 2. Record its VMAs; read the leaf page table of every 2 MiB block of its
 //!    private mappings, keeping the entries that map a page (not the zero
 //!    page) inside those mappings; count them.
-//! 3. Reserve an extent sized exactly for that (ENOSPC if none).
+//! 3. Reserve an extent sized for that (ENOSPC if none).
 //! 4. Copy each mapped page to the next data page (pinned with GUP, written
 //!    with non-temporal stores) and rebase its entry to that pool frame,
-//!    keeping every other bit; write each rebased leaf and its CRC.
-//! 5. Write the metadata (VMAs, files, strings, signals, FPU, leaf index, the
-//!    upper table levels), the lease page, then the header, then publish the
-//!    directory entry. Any failure drops the reservation: nothing visible.
+//!    keeping every other bit; all-zero pages of anonymous memory are left
+//!    out (a clone reads zero there anyway: THP-backed sparse regions cost
+//!    no pool space); write each rebased leaf and its CRC, then give back
+//!    the unused end of the extent.
+//! 5. Write the metadata (VMAs, files, strings, process and task state,
+//!    FPU, leaf index, the upper table levels), the lease page, then the
+//!    header, then publish the directory entry. Any failure drops the
+//!    reservation: nothing visible.
 
 use crate::abi::boxed_zeroed;
 use crate::abi::image::{
-    self, fill_upper_table, pte, put, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, SigImage,
-    VmaImage, IMG_MAGIC, IMG_VERSION, LEASE_OFF, META_OFF, PT_ENTRIES,
+    self, fill_upper_table, pte, put, vm, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, ProcImage,
+    RegsImage, SigAction, TaskImage, VmaImage, IMG_MAGIC, IMG_VERSION, LEASE_OFF, META_OFF, NRLIMITS, PT_ENTRIES,
 };
 use crate::abi::pod::slice_as_bytes;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Checkpoint};
 use crate::abi::crc::crc32c;
+use crate::ffi::{self, ProcState, TaskState};
 use crate::kernel_util;
 use crate::pool::{Pool, Reservation};
 use crate::target::{self, After, MmReadGuard, Target};
@@ -38,12 +43,13 @@ const BLOCK: u64 = 2 << 20;
 
 /// What was collected under the mmap lock before anything is written.
 struct Collected {
-    vmas: KVec<VmaImage>,
-    strings: KVec<u8>,
+    vmas: KVVec<VmaImage>,
+    strings: KVVec<u8>,
     /// Sorted, distinct 2 MiB-aligned addresses of the leaves kept.
-    leaf_vaddrs: KVec<u64>,
+    leaf_vaddrs: KVVec<u64>,
     /// `PT_ENTRIES` raw entries per leaf (zero where nothing is kept).
-    leaf_entries: KVec<u64>,
+    leaf_entries: KVVec<u64>,
+    /// Upper bound of data pages (every kept entry).
     n_data: u64,
     anon_pages: u64,
     file_pages: u64,
@@ -51,7 +57,7 @@ struct Collected {
     dirty: u64,
 }
 
-fn push_str(strings: &mut KVec<u8>, s: &[u8]) -> Result<(u32, u32)> {
+fn push_str(strings: &mut KVVec<u8>, s: &[u8]) -> Result<(u32, u32)> {
     let off = u32::try_from(strings.len()).map_err(|_| E2BIG)?;
     strings.extend_from_slice(s, GFP_KERNEL)?;
     if strings.len() > image::MAX_STRINGS as usize {
@@ -66,12 +72,31 @@ fn vma_index(vmas: &[VmaImage], addr: u64) -> Option<usize> {
     (i < vmas.len() && vmas[i].start <= addr).then_some(i)
 }
 
+/// Whether the pages of a VMA go into the image: a fork child sees those
+/// of a wipe-on-fork or droppable mapping zeroed.
+fn copies(v: &VmaImage) -> bool {
+    vma_kind::copies_pages(v.kind) && v.vm_flags & (vm::WIPEONFORK | vm::DROPPABLE) == 0
+}
+
+/// What a copy of this VMA's pages leaves out of the image: all-zero pages
+/// of anonymous memory (a clone reads zero where the image has none), the
+/// file's own page-cache pages of a private file mapping (a clone reads the
+/// file there, as a fork child shares the page cache; only private copies
+/// are the process's own).
+fn copy_mode(v: &VmaImage) -> u32 {
+    match v.kind {
+        vma_kind::ANON | vma_kind::HEAP | vma_kind::STACK | vma_kind::SHARED_ANON => ffi::COPY_SKIP_ZERO,
+        vma_kind::FILE_PRIVATE => ffi::COPY_SKIP_FILE,
+        _ => 0,
+    }
+}
+
 fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
     let mut c = Collected {
-        vmas: KVec::new(),
-        strings: KVec::new(),
-        leaf_vaddrs: KVec::new(),
-        leaf_entries: KVec::new(),
+        vmas: KVVec::new(),
+        strings: KVVec::new(),
+        leaf_vaddrs: KVVec::new(),
+        leaf_entries: KVVec::new(),
         n_data: 0,
         anon_pages: 0,
         file_pages: 0,
@@ -94,8 +119,11 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
                 kind: v.kind,
                 path_off,
                 path_len,
-                reserved: 0,
+                obj: 0,
                 pages: 0,
+                obj_size: 0,
+                file_size: v.file_size,
+                file_mtime_ns: v.file_mtime_ns,
             },
             GFP_KERNEL,
         )?;
@@ -109,7 +137,7 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
     let mut entries = KVec::from_elem(0u64, PT_ENTRIES, GFP_KERNEL)?;
     for vi in 0..c.vmas.len() {
         let v = c.vmas[vi];
-        if !vma_kind::copies_pages(v.kind) {
+        if !copies(&v) {
             continue;
         }
         let mut block = v.start & !(BLOCK - 1);
@@ -121,9 +149,7 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
             let mut mapped = 0u64;
             for (i, e) in entries.iter_mut().enumerate() {
                 let a = block + i as u64 * PAGE_SIZE;
-                let keep = pte::maps_frame(*e)
-                    && !target::is_zero_page(*e)
-                    && vma_index(&c.vmas, a).is_some_and(|k| vma_kind::copies_pages(c.vmas[k].kind));
+                let keep = pte::maps_frame(*e) && !target::is_zero_page(*e) && vma_index(&c.vmas, a).is_some_and(|k| copies(&c.vmas[k]));
                 if !keep {
                     *e = 0;
                     continue;
@@ -150,9 +176,10 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
     Ok(c)
 }
 
-/// Copies the kept pages of every leaf into the image's data pages and
-/// rebases the entries; writes each leaf and fills `index`.
-fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservation, l: &ImageLayout, index: &mut KVec<LeafIndex>) -> Result {
+/// Copies the kept pages of every leaf into the image's data pages (packed,
+/// all-zero anonymous pages left out) and rebases the entries; writes each
+/// leaf and fills `index`. Returns the number of data pages written.
+fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservation, l: &ImageLayout, index: &mut KVVec<LeafIndex>) -> Result<u64> {
     let data = r.offset + l.data_off;
     let first_frame = data / PAGE_SIZE;
     let mut d = 0u64; // next data page
@@ -165,23 +192,45 @@ fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservati
                 i += 1;
                 continue;
             }
-            // A run of kept entries: consecutive addresses, consecutive data pages.
+            // A run of kept entries in one VMA: consecutive addresses,
+            // consecutive data pages for the ones copied.
+            let addr = vaddr + i as u64 * PAGE_SIZE;
+            let vi = vma_index(&c.vmas, addr).ok_or(EINVAL)?;
+            let v = c.vmas[vi];
             let mut n = 0u32;
-            while i + (n as usize) < PT_ENTRIES && leaf[i + n as usize] != 0 && n < COPY_BATCH {
+            while i + (n as usize) < PT_ENTRIES && leaf[i + n as usize] != 0 && n < COPY_BATCH && addr + u64::from(n) * PAGE_SIZE < v.end {
                 n += 1;
             }
-            let addr = vaddr + i as u64 * PAGE_SIZE;
+            if d + u64::from(n) > c.n_data {
+                return Err(EAGAIN);
+            }
             let dst_off = data + d * PAGE_SIZE;
-            pool.map().with_dst(dst_off, n as usize * PAGE_SIZE as usize, |dst: *mut c_void| {
+            let copied = pool.map().with_dst(dst_off, n as usize * PAGE_SIZE as usize, |dst: *mut c_void| {
                 // SAFETY: `with_dst` checked that `dst` spans `n` pages of the
                 // pool, inside our reservation, which nothing else writes.
-                unsafe { mm.copy_pages(addr, n, dst) }
+                unsafe { mm.copy_pages(addr, n, dst, copy_mode(&v)) }
             })?;
+            let mut kept = 0u64;
             for j in 0..n as usize {
-                leaf[i + j] = pte::with_frame(leaf[i + j], first_frame + d + j as u64);
+                if copied & (1 << j) != 0 {
+                    leaf[i + j] = pte::with_frame(leaf[i + j], first_frame + d + kept);
+                    kept += 1;
+                } else {
+                    // Left out: the clone reads the same bytes without it.
+                    let e = leaf[i + j];
+                    c.accessed -= u64::from(e & pte::ACCESSED != 0);
+                    c.dirty -= u64::from(e & pte::DIRTY != 0);
+                    if v.kind == vma_kind::FILE_PRIVATE {
+                        c.file_pages -= 1;
+                    } else {
+                        c.anon_pages -= 1;
+                    }
+                    c.vmas[vi].pages -= 1;
+                    leaf[i + j] = 0;
+                }
             }
-            d += u64::from(n);
-            mapped += n;
+            d += kept;
+            mapped += kept as u32;
             i += n as usize;
         }
         let bytes = slice_as_bytes(leaf);
@@ -189,15 +238,12 @@ fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservati
         index.push(LeafIndex { vaddr, crc: crc32c(bytes), mapped }, GFP_KERNEL)?;
         pool.ckpt_progress(false, u64::from(mapped), 0);
     }
-    if d != c.n_data {
-        return Err(EAGAIN);
-    }
-    Ok(())
+    Ok(d)
 }
 
 /// Open files, each with its path in `strings`.
-fn collect_files(t: &Target, strings: &mut KVec<u8>, path: &mut [u8]) -> Result<KVec<FileImage>> {
-    let mut files = KVec::new();
+fn collect_files(t: &Target, strings: &mut KVVec<u8>, path: &mut [u8]) -> Result<KVVec<FileImage>> {
+    let mut files = KVVec::new();
     let mut fd = 0u32;
     while let Some((mut f, len)) = t.file_next(fd, path)? {
         let (off, n) = push_str(strings, &path[..len])?;
@@ -210,6 +256,121 @@ fn collect_files(t: &Target, strings: &mut KVec<u8>, path: &mut [u8]) -> Result<
         }
     }
     Ok(files)
+}
+
+/// A checkpoint in progress in the pool: its reservation (dropped unless
+/// published) and its share of the progress counters (always given back).
+struct InPool<'a> {
+    pool: &'a Pool,
+    r: Option<Reservation>,
+    total: u64,
+    done: u64,
+}
+
+impl<'a> InPool<'a> {
+    fn new(pool: &'a Pool, r: Reservation, total: u64) -> Self {
+        pool.ckpt_progress(true, 0, total);
+        Self { pool, r: Some(r), total, done: 0 }
+    }
+
+    fn r(&self) -> Result<&Reservation> {
+        self.r.as_ref().ok_or(EINVAL)
+    }
+
+    /// Publishes the image: its directory entry becomes PUBLISHED.
+    fn publish(mut self, created_ns: u64) -> Result<(u64, u64)> {
+        let r = self.r.take().ok_or(EINVAL)?;
+        let (id, len) = (r.id, r.length);
+        self.pool.publish(r, created_ns)?;
+        Ok((id, len))
+    }
+}
+
+impl Drop for InPool<'_> {
+    fn drop(&mut self) {
+        self.pool.ckpt_end(self.done, self.total);
+        if let Some(r) = self.r.take() {
+            self.pool.abort(r);
+        }
+    }
+}
+
+/// The image record of a thread's state, its XSAVE buffer at `fpu_off`.
+fn task_image(s: &TaskState, fpu_off: u64, fpu_len: u32, fpu_xfeatures: u64) -> TaskImage {
+    let r = &s.regs;
+    TaskImage {
+        regs: RegsImage {
+            r15: r[0],
+            r14: r[1],
+            r13: r[2],
+            r12: r[3],
+            bp: r[4],
+            bx: r[5],
+            r11: r[6],
+            r10: r[7],
+            r9: r[8],
+            r8: r[9],
+            ax: r[10],
+            cx: r[11],
+            dx: r[12],
+            si: r[13],
+            di: r[14],
+            orig_ax: r[15],
+            ip: r[16],
+            cs: r[17],
+            flags: r[18],
+            sp: r[19],
+            ss: r[20],
+            fs_base: s.fs_base,
+            gs_base: s.gs_base,
+            origin: s.origin,
+        },
+        blocked: s.blocked,
+        ss_sp: s.ss_sp,
+        ss_size: s.ss_size,
+        ss_flags: u64::from(s.ss_flags),
+        rseq: s.rseq,
+        rseq_len: s.rseq_len,
+        rseq_sig: s.rseq_sig,
+        rseq_version: s.rseq_version,
+        rseq_flags: 0,
+        robust_list: s.robust_list,
+        robust_len: s.robust_len,
+        clear_child_tid: s.clear_child_tid,
+        fpu_off,
+        fpu_len,
+        pkru: s.pkru,
+        fpu_xfeatures,
+        timer_slack_ns: s.timer_slack_ns,
+        tid: s.tid,
+        flags: 0,
+        comm: s.comm,
+        reserved: [0; 4],
+    }
+}
+
+/// The image record of the process-wide state (on the heap: it is large);
+/// its paths in `strings`.
+fn proc_image(p: &ProcState, cwd: (u32, u32), exe: (u32, u32)) -> Result<KBox<ProcImage>> {
+    let mut o = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
+    for (a, w) in o.actions.iter_mut().zip(p.actions.iter()) {
+        *a = SigAction { handler: w[0], flags: w[1], restorer: w[2], mask: w[3] };
+    }
+    o.rlimits.copy_from_slice(&p.rlim[..NRLIMITS]);
+    o.personality = p.personality;
+    o.mm_flags = p.mm_flags;
+    o.umask = p.umask;
+    o.proc_flags = p.proc_flags;
+    o.dumpable = p.dumpable;
+    o.coredump_filter = p.coredump_filter;
+    o.pkey_map = p.pkey_map;
+    o.exec_only_pkey = p.exec_only_pkey;
+    o.realtime_ns = p.realtime_ns;
+    o.monotonic_ns = p.monotonic_ns;
+    o.boottime_ns = p.boottime_ns;
+    (o.cwd_off, o.cwd_len) = cwd;
+    (o.exe_off, o.exe_len) = exe;
+    Ok(o)
 }
 
 /// Checkpoints per `req`; fills its outputs.
@@ -228,11 +389,10 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     target.stop()?;
     let mut path = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
 
-    let regs = target.regs()?;
+    let task = target.task()?;
+    let proc_state = target.proc()?;
     let mut fpu = KVec::from_elem(0u8, FPU_MAX, GFP_KERNEL)?;
     let (fpu_len, fpu_xfeatures) = target.fpu(&mut fpu)?;
-    let mut sig = boxed_zeroed::<SigImage>(GFP_KERNEL)?;
-    target.sig(&mut sig);
     let mut h = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
     target.mm(&mut h.mm);
     let (uid, gid, pid, comm) = target.ids();
@@ -240,51 +400,55 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     let mm = target.mm_read_lock()?;
     let mut c = collect(&mm, &mut path)?;
     let files = collect_files(&target, &mut c.strings, &mut path)?;
+    let n = target.path(false, &mut path)?;
+    let cwd = push_str(&mut c.strings, &path[..n])?;
+    let n = target.path(true, &mut path)?;
+    let exe = push_str(&mut c.strings, &path[..n])?;
     let n_upper = image::upper_table_count(&c.leaf_vaddrs);
     let n_leaves = u32::try_from(c.leaf_vaddrs.len()).map_err(|_| E2BIG)?;
-    let l = ImageLayout::new(c.vmas.len() as u32, files.len() as u32, c.strings.len() as u32, fpu_len, n_upper, n_leaves, c.n_data)
-        .ok_or(E2BIG)?;
-    let r = pool.reserve(l.size, uid, gid)?;
-    pool.ckpt_progress(true, 0, c.n_data);
-    let mut index = KVec::with_capacity(c.leaf_vaddrs.len(), GFP_KERNEL)?;
-    let copied = copy_data(pool, &mm, &mut c, &r, &l, &mut index);
+    let (n_vmas, n_files, n_strings) = (c.vmas.len() as u32, files.len() as u32, c.strings.len() as u32);
+    let layout = |n_data| ImageLayout::new(n_vmas, n_files, n_strings, 1, fpu_len, n_upper, n_leaves, n_data);
+    let most = layout(c.n_data).ok_or(E2BIG)?;
+    let mut ip = InPool::new(pool, pool.reserve(most.size, uid, gid)?, c.n_data);
+    let mut index = KVVec::with_capacity(c.leaf_vaddrs.len(), GFP_KERNEL)?;
+    let n_data = copy_data(pool, &mm, &mut c, ip.r()?, &most, &mut index)?;
+    ip.done = n_data;
     drop(mm);
-    pool.ckpt_end(if copied.is_ok() { c.n_data } else { index.iter().map(|x| u64::from(x.mapped)).sum() }, c.n_data);
-    let written = copied.and_then(|()| {
-        h.magic = IMG_MAGIC;
-        h.version = IMG_VERSION;
-        h.header_size = ImageHeader::SIZE as u32;
-        h.id = r.id;
-        h.base = r.offset;
-        h.owner_host = pool.host_id();
-        h.uid = uid;
-        h.gid = gid;
-        h.pid = pid;
-        h.comm = comm;
-        h.name = req.name;
-        h.kernel = target::kernel_release();
-        h.regs = regs;
-        h.n_vmas = c.vmas.len() as u32;
-        h.n_files = files.len() as u32;
-        h.strings_len = c.strings.len() as u32;
-        h.fpu_len = fpu_len;
-        h.fpu_xfeatures = fpu_xfeatures;
-        h.n_upper = n_upper;
-        h.n_leaves = n_leaves;
-        h.n_data = c.n_data;
-        h.anon_pages = c.anon_pages;
-        h.file_pages = c.file_pages;
-        h.accessed_pages = c.accessed;
-        h.dirty_pages = c.dirty;
-        image::place(&mut h, &l);
-        write_meta(pool, &r, &l, &mut h, &c, &files, &sig, &fpu[..fpu_len as usize], &index, t0)
-    });
-    if let Err(e) = written {
-        pool.abort(r);
-        return Err(e);
+    // All-zero pages were left out: the image ends earlier.
+    let l = layout(n_data).ok_or(E2BIG)?;
+    if let Some(r) = ip.r.as_mut() {
+        pool.shrink(r, l.size)?;
     }
-    let (id, image_size) = (r.id, r.length);
-    pool.publish(r, h.created_ns)?;
+
+    h.magic = IMG_MAGIC;
+    h.version = IMG_VERSION;
+    h.header_size = ImageHeader::SIZE as u32;
+    h.id = ip.r()?.id;
+    h.base = ip.r()?.offset;
+    h.owner_host = pool.host_id();
+    h.uid = uid;
+    h.gid = gid;
+    h.pid = pid;
+    h.comm = comm;
+    h.name = req.name;
+    h.kernel = target::kernel_release();
+    h.n_vmas = c.vmas.len() as u32;
+    h.n_files = files.len() as u32;
+    h.strings_len = c.strings.len() as u32;
+    h.n_tasks = 1;
+    h.fpu_len = fpu_len;
+    h.n_upper = n_upper;
+    h.n_leaves = n_leaves;
+    h.n_data = n_data;
+    h.anon_pages = c.anon_pages;
+    h.file_pages = c.file_pages;
+    h.accessed_pages = c.accessed;
+    h.dirty_pages = c.dirty;
+    image::place(&mut h, &l);
+    let tasks = [task_image(&task, l.fpu_off, fpu_len, fpu_xfeatures)];
+    let proc = proc_image(&proc_state, cwd, exe)?;
+    write_meta(pool, ip.r()?, &l, &mut h, &c, &files, &proc, &tasks, &fpu[..fpu_len as usize], &index, t0)?;
+    let (id, image_size) = ip.publish(h.created_ns)?;
     target.set_after(match req.flags {
         uapi::CKPT_LEAVE_STOPPED => After::LeaveStopped,
         uapi::CKPT_KILL => After::Kill,
@@ -292,7 +456,7 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     });
     req.image_id = id;
     req.image_size = image_size;
-    req.pages = c.n_data;
+    req.pages = n_data;
     req.duration_ns = h.duration_ns;
     Ok(())
 }
@@ -305,12 +469,13 @@ fn write_meta(
     h: &mut ImageHeader,
     c: &Collected,
     files: &[FileImage],
-    sig: &SigImage,
+    proc: &ProcImage,
+    tasks: &[TaskImage],
     fpu: &[u8],
     index: &[LeafIndex],
     t0: u64,
 ) -> Result {
-    let mut meta = KVec::from_elem(0u8, (l.leaves_off - META_OFF) as usize, GFP_KERNEL)?;
+    let mut meta = KVVec::from_elem(0u8, (l.leaves_off - META_OFF) as usize, GFP_KERNEL)?;
     for (i, v) in c.vmas.iter().enumerate() {
         put(&mut meta, l.vmas_off + (i * VmaImage::SIZE) as u64, v).ok_or(EINVAL)?;
     }
@@ -319,7 +484,10 @@ fn write_meta(
     }
     let s = (l.strings_off - META_OFF) as usize;
     meta.get_mut(s..s + c.strings.len()).ok_or(EINVAL)?.copy_from_slice(&c.strings);
-    put(&mut meta, l.sig_off, sig).ok_or(EINVAL)?;
+    put(&mut meta, l.proc_off, proc).ok_or(EINVAL)?;
+    for (i, t) in tasks.iter().enumerate() {
+        put(&mut meta, l.tasks_off + (i * TaskImage::SIZE) as u64, t).ok_or(EINVAL)?;
+    }
     let f = (l.fpu_off - META_OFF) as usize;
     meta.get_mut(f..f + fpu.len()).ok_or(EINVAL)?.copy_from_slice(fpu);
     for (i, li) in index.iter().enumerate() {

@@ -1,32 +1,42 @@
-//! A restored clone's view of its image: the context behind the clone's
-//! backing file, and its page-fault handler.
+//! A restored clone's view of its image: the context its VMAs share, and
+//! its page-fault handler.
 //!
-//! Every private VMA of a clone is an anonymous private mapping turned into
-//! a clone VMA (our vm_operations, VM_MIXEDMAP, the context in
-//! vm_private_data). Its vm_pgoff is the image address it stands for, kept
-//! by the kernel across mremap and splits, so faults still find their pages
-//! after the clone moves its mappings. On the first fault in a 2 MiB range, the
-//! leaf table of that range is read from the pool, validated (its CRC and
-//! every entry inside the image), and all its checkpointed entries in the
-//! faulting VMA are installed at once, each where the tiering policy says:
-//! mapped read-only from the pool (zero copy; a write takes the kernel's own
-//! copy-on-write) or copied to a local page. Addresses the image has no page
-//! for read as zero (anonymous) or from the reopened file (private file).
+//! Every private VMA of a clone is a clone VMA (`shim_restore.c`: our
+//! vm_operations, VM_MIXEDMAP, a per-VMA `struct cxlfork_cvma`) standing
+//! for one VMA of the image: an anonymous private mapping, or a private
+//! mapping of the reopened file (so /proc/PID/maps names the file, and the
+//! file's own fault handler serves what the image lacks). The kernel keeps
+//! the VMA's page offset across mremap, splits and stack growth, so a fault
+//! always knows which image address it stands for.
+//!
+//! On a fault on an image page not yet installed in this VMA's lineage, the
+//! leaf table of that 2 MiB range is read from the pool (once per clone),
+//! validated (its CRC and every entry inside the image), and all its
+//! entries that fall in this VMA are installed at once, each where the
+//! tiering policy says: mapped read-only from the pool (zero copy; a write
+//! takes the kernel's own copy-on-write) or copied to a local page. Each
+//! installed page is marked in the VMA: after the kernel zaps it
+//! (MADV_DONTNEED, a fork child's wiped VMA), the address reads what any
+//! process reads there (zero, or the file), never the image again. So do
+//! addresses the image has no page for, and pages beyond the image VMA
+//! (a grown stack, an mremap-grown mapping).
 //!
 //! The context is reference counted: each clone VMA holds a reference
-//! (taken again by vm_ops->open on fork and split, dropped by ->close), so
-//! it lives as long as any VMA of the clone or of a process forked from it
-//! maps the image; dropping it drops the clone's lease on the image and the
-//! module pin.
+//! (taken again by vm_ops->open on fork, split and mremap, dropped by
+//! ->close), so it lives as long as any VMA of the clone or of a process
+//! forked from it maps the image; dropping it drops the clone's lease on
+//! the image and the module pin.
 //!
-//! Lock order: mmap_lock (the fault) -> `CloneCtx::leaves` -> `Pool::state`.
+//! Lock order: mmap_lock or the VMA lock (the fault) -> `CloneCtx::leaves`
+//! -> `Pool::state`. Nothing sleeps on user memory under `leaves`.
 
-use crate::abi::image::{leaf_block, pte, vma_kind, ImageHeader, Meta, PT_ENTRIES};
+use crate::abi::image::{leaf_block, pte, ImageHeader, Meta, PT_ENTRIES};
 use crate::abi::pool::PAGE_SIZE;
-use crate::abi::uapi::CloneStat;
-use crate::ffi::{self, KFile, VmArea};
+use crate::abi::uapi::{self, CloneStat};
+use crate::ffi::{self, Cvma, VmArea, FAULT_FALLBACK};
+use crate::file_ref::FileRef;
 use crate::pool::Pool;
-use crate::tiering::{Place, Policy};
+use crate::tiering::{Access, Place, Policy};
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::new_mutex;
@@ -37,58 +47,6 @@ use kernel::sync::{Arc, Mutex};
 const VM_FAULT_OOM: u32 = 0x0001;
 const VM_FAULT_SIGBUS: u32 = 0x0002;
 const VM_FAULT_NOPAGE: u32 = 0x0100;
-
-/// A referenced `struct file`.
-///
-/// # Invariants
-///
-/// `0` holds one reference, dropped only by `drop`.
-pub(crate) struct FileRef(NonNull<KFile>);
-
-// SAFETY: a file reference may be used and dropped from any task.
-unsafe impl Send for FileRef {}
-// SAFETY: `FileRef` only hands out the raw pointer; files are thread safe.
-unsafe impl Sync for FileRef {}
-
-impl FileRef {
-    /// Takes ownership of a reference (`ptr` from a successful open).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a valid file pointer holding a reference the caller gives up.
-    pub(crate) unsafe fn from_raw(ptr: NonNull<KFile>) -> Self {
-        // INVARIANT: the caller gives us its reference.
-        Self(ptr)
-    }
-
-    /// Takes the reference a kernel function returned as a `struct file *`
-    /// that may be an `ERR_PTR` (or NULL: `ENOMEM`).
-    ///
-    /// # Safety
-    ///
-    /// Unless an error, `ptr` must be a valid file holding a reference the caller gives up.
-    pub(crate) unsafe fn from_err_ptr(ptr: *mut KFile) -> Result<Self> {
-        let e = ptr as isize;
-        if (-4095..0).contains(&e) {
-            return Err(Error::from_errno(e as i32));
-        }
-        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
-        // SAFETY: not an error: the caller's contract applies.
-        Ok(unsafe { Self::from_raw(ptr) })
-    }
-
-    /// The raw pointer (valid while `self` lives).
-    pub(crate) fn as_ptr(&self) -> *mut KFile {
-        self.0.as_ptr()
-    }
-}
-
-impl Drop for FileRef {
-    fn drop(&mut self) {
-        // SAFETY: we own one reference (invariant).
-        unsafe { ffi::cxlfork_file_put(self.0.as_ptr()) };
-    }
-}
 
 /// Tiering statistics of one clone.
 pub(crate) struct Stats {
@@ -121,14 +79,6 @@ fn inc(a: &Atomic<u64>) {
     a.fetch_add(1, Relaxed);
 }
 
-/// A loaded, validated leaf table.
-struct LeafSlot {
-    /// Its `PT_ENTRIES` entries.
-    entries: KVec<u64>,
-    /// Whether a fault has installed its entries yet.
-    batched: bool,
-}
-
 /// A clone's image and tiering state.
 #[pin_data(PinnedDrop)]
 pub(crate) struct CloneCtx {
@@ -136,18 +86,15 @@ pub(crate) struct CloneCtx {
     pub(crate) id: u64,
     base: u64,
     pub(crate) header: KBox<ImageHeader>,
-    meta: KVec<u8>,
+    meta: KVVec<u8>,
     policy: &'static dyn Policy,
     pub(crate) policy_abi: u32,
     pub(crate) clone_nr: u32,
-    /// Reopened file of each image VMA that needs one (private and shared file mappings).
-    pub(crate) vma_files: KVec<Option<FileRef>>,
     /// Keeps the module loaded while the context lives.
-    _pin: FileRef,
-    /// Validated leaf tables, `PT_ENTRIES` entries each, loaded at first
-    /// use; with whether a fault has installed the leaf's entries yet.
+    pin: FileRef,
+    /// Validated leaf tables, `PT_ENTRIES` entries each, loaded at first use.
     #[pin]
-    leaves: Mutex<KVec<Option<LeafSlot>>>,
+    leaves: Mutex<KVVec<Option<KVec<u64>>>>,
     pub(crate) stats: Stats,
 }
 
@@ -159,15 +106,13 @@ impl CloneCtx {
         id: u64,
         base: u64,
         header: KBox<ImageHeader>,
-        meta: KVec<u8>,
+        meta: KVVec<u8>,
         policy: &'static dyn Policy,
         policy_abi: u32,
         clone_nr: u32,
-        vma_files: KVec<Option<FileRef>>,
     ) -> Result<Arc<Self>> {
-        // SAFETY: no preconditions; it returns a new file holding one reference, or an error.
-        let pin = unsafe { FileRef::from_err_ptr(ffi::cxlfork_module_pin_file()) }?;
-        let mut slots = KVec::with_capacity(header.n_leaves as usize, GFP_KERNEL)?;
+        let pin = FileRef::module_pin()?;
+        let mut slots = KVVec::with_capacity(header.n_leaves as usize, GFP_KERNEL)?;
         for _ in 0..header.n_leaves {
             slots.push(None, GFP_KERNEL)?;
         }
@@ -181,8 +126,7 @@ impl CloneCtx {
                 policy,
                 policy_abi,
                 clone_nr,
-                vma_files,
-                _pin: pin,
+                pin,
                 leaves <- new_mutex!(slots),
                 stats: Stats::new(),
             }),
@@ -195,8 +139,13 @@ impl CloneCtx {
         Meta { header: &self.header, bytes: &self.meta }
     }
 
+    /// The file that pins the module (for work that outlives the restore call).
+    pub(crate) fn pin(&self) -> &FileRef {
+        &self.pin
+    }
+
     /// The leaf covering image address `ia`, by binary search of the index.
-    fn leaf_index(&self, ia: u64) -> Option<u32> {
+    pub(crate) fn leaf_index(&self, ia: u64) -> Option<u32> {
         let block = leaf_block(ia);
         let m = self.meta();
         let (mut lo, mut hi) = (0u32, self.header.n_leaves);
@@ -228,129 +177,97 @@ impl CloneCtx {
         Ok(entries)
     }
 
-    /// Runs `f` on leaf `k`'s entries (loading it first if needed). With
-    /// `fault`, tells `f` whether this is the leaf's first fault (and marks
-    /// it done); otherwise `f` gets `false`.
-    pub(crate) fn with_leaf<R>(&self, k: u32, fault: bool, f: impl FnOnce(&[u64], bool) -> R) -> Result<R> {
+    /// Runs `f` on leaf `k`'s entries (loading it first if needed), under
+    /// the leaf lock.
+    pub(crate) fn with_leaf<R>(&self, k: u32, f: impl FnOnce(&[u64]) -> R) -> Result<R> {
         let mut leaves = self.leaves.lock();
         let slot = leaves.get_mut(k as usize).ok_or(EINVAL)?;
         if slot.is_none() {
-            *slot = Some(LeafSlot { entries: self.read_leaf(k)?, batched: false });
+            *slot = Some(self.read_leaf(k)?);
         }
-        let leaf = slot.as_mut().ok_or(EINVAL)?;
-        let first = fault && !leaf.batched;
-        if fault {
-            leaf.batched = true;
-        }
-        Ok(f(&leaf.entries, first))
+        Ok(f(slot.as_deref().ok_or(EINVAL)?))
     }
 
-    /// Maps the checkpointed page `e` at `addr` of `vma` per the policy.
-    fn install(&self, vma: *mut VmArea, addr: u64, e: u64) -> u32 {
+    /// Maps the checkpointed page `e` at `addr` of `cv`'s VMA per the policy.
+    fn install(&self, cv: &CloneVma, addr: u64, e: u64, access: Access) -> u32 {
         // `e` was validated: its frame is one of the image's data pages.
         let off = pte::frame(e).wrapping_mul(PAGE_SIZE);
-        match self.policy.place(e) {
+        match self.policy.place(e, access) {
             Place::Pool => {
+                // A line of this page cached from an earlier image in the
+                // same extent must not reach the clone.
+                if self.pool.map().invalidate(off, PAGE_SIZE as usize).is_err() {
+                    return VM_FAULT_SIGBUS;
+                }
                 let pfn = self.pool.map().phys().wrapping_add(off) / PAGE_SIZE;
-                // SAFETY: called from this VMA's fault handler (mmap or VMA
-                // lock held); `pfn` is a page of the pool, mapped read-only.
-                let r = unsafe { ffi::cxlfork_vma_insert_pfn(vma, addr, pfn) };
+                let r = cv.insert_pfn(addr, pfn);
                 if r == VM_FAULT_NOPAGE {
                     inc(&self.stats.pool_pages);
                 }
                 r
             }
             Place::Local => {
-                let r = self.pool.map().with_dst(off, PAGE_SIZE as usize, |src| {
-                    // SAFETY: as above; `src` is 4 KiB of pool memory (checked by `with_dst`).
-                    Ok(unsafe { ffi::cxlfork_vma_insert_copy(vma, addr, src.cast_const()) })
-                });
+                let r = self.pool.map().with_dst(off, PAGE_SIZE as usize, |src| Ok(cv.insert_copy(addr, src.cast_const())));
                 let r = r.unwrap_or(VM_FAULT_SIGBUS);
                 if r == VM_FAULT_NOPAGE {
                     inc(&self.stats.local_pages);
+                    if self.policy_abi == uapi::POLICY_MOW {
+                        inc(&self.stats.prefetched_pages);
+                    }
                 }
                 r
             }
         }
     }
 
-    /// The fault at `addr` of `vma` (a clone VMA of this context).
-    fn fault(&self, vma: *mut VmArea) -> impl Fn(u64) -> u32 + '_ {
-        move |addr| {
-            inc(&self.stats.faults);
-            // SAFETY: `vma` is the faulting VMA, valid during the fault.
-            let (start, end, pgoff) = unsafe { (ffi::cxlfork_vma_start(vma), ffi::cxlfork_vma_end(vma), ffi::cxlfork_vma_pgoff(vma)) };
-            // The image address this page stands for (the VMA may have moved).
-            // Nothing here may overflow: an overflow check is a kernel BUG.
-            let Some(base_ia) = pgoff.checked_mul(PAGE_SIZE) else { return VM_FAULT_SIGBUS };
-            let Some(ia) = base_ia.checked_add(addr.saturating_sub(start)) else { return VM_FAULT_SIGBUS };
-            let m = self.meta();
-            let Ok(Some(v)) = m.vma_at(ia) else { return VM_FAULT_SIGBUS };
-            if let Some(k) = self.leaf_index(ia) {
-                let r = self.with_leaf(k, true, |entries, first| {
-                    let block = leaf_block(ia);
-                    let here = entries[((ia - block) / PAGE_SIZE) as usize];
-                    if first {
-                        // Install every entry of this leaf inside this VMA.
-                        for (i, &e) in entries.iter().enumerate() {
-                            // Where entry i's image address sits in this VMA, if it does.
-                            let a = (block + i as u64 * PAGE_SIZE)
-                                .checked_sub(base_ia)
-                                .and_then(|d| start.checked_add(d))
-                                .filter(|&a| a < end);
-                            let Some(a) = a else { continue };
-                            if e != 0 && a != addr {
-                                let r = self.install(vma, a, e);
-                                if r & VM_FAULT_OOM != 0 {
-                                    return r;
-                                }
-                            }
-                        }
+    /// The fault at `addr` of a clone VMA, image address `ia` (inside the
+    /// VMA's image VMA, not installed when the shim looked).
+    fn fault(&self, cv: &CloneVma, ia: u64) -> u32 {
+        inc(&self.stats.faults);
+        let Some(k) = self.leaf_index(ia) else { return FAULT_FALLBACK };
+        let access = cv.access();
+        let block = leaf_block(ia);
+        let r = self.with_leaf(k, |entries| {
+            // Under the leaf lock, the installed marks and the PTEs agree:
+            // another fault may have installed this page (or it was zapped
+            // since): then fall back; inserting over a present PTE is a no-op.
+            if cv.installed(ia) || entries[((ia - block) / PAGE_SIZE) as usize] == 0 {
+                return FAULT_FALLBACK;
+            }
+            let mut here = FAULT_FALLBACK;
+            // Install every entry of this leaf that falls in this VMA.
+            for (i, &e) in entries.iter().enumerate() {
+                let eia = block + i as u64 * PAGE_SIZE;
+                if e == 0 || cv.installed(eia) {
+                    continue;
+                }
+                let Some(a) = cv.addr_of(eia) else { continue };
+                let r = self.install(cv, a, e, access);
+                if r & (VM_FAULT_OOM | VM_FAULT_SIGBUS) != 0 {
+                    if eia == ia || r & VM_FAULT_OOM != 0 {
+                        return r;
                     }
-                    if here != 0 {
-                        self.install(vma, addr, here)
-                    } else {
-                        0
-                    }
-                });
-                match r {
-                    Ok(0) => {}
-                    Ok(r) => return r,
-                    Err(_) => return VM_FAULT_SIGBUS,
+                    continue;
+                }
+                cv.set_installed(eia);
+                if eia == ia {
+                    here = r;
                 }
             }
-            // No checkpointed page: as the parent would read it.
-            if v.kind == vma_kind::FILE_PRIVATE {
-                let idx = m.vma_index(ia).unwrap_or(u32::MAX) as usize;
-                if let Some(Some(f)) = self.vma_files.get(idx) {
-                    inc(&self.stats.file_pages);
-                    let Some(pos) = v.pgoff.checked_mul(PAGE_SIZE).and_then(|p| p.checked_add(ia - v.start)) else {
-                        return VM_FAULT_SIGBUS;
-                    };
-                    // SAFETY: fault context as above; `f` is a referenced file.
-                    return unsafe { ffi::cxlfork_vma_insert_file(vma, addr, f.as_ptr(), pos) };
-                }
-                return VM_FAULT_SIGBUS;
-            }
-            inc(&self.stats.zero_pages);
-            // SAFETY: fault context as above.
-            unsafe { ffi::cxlfork_vma_insert_zero(vma, addr) }
-        }
+            here
+        });
+        // A leaf that fails validation costs the clone a SIGBUS, never the kernel.
+        r.unwrap_or(VM_FAULT_SIGBUS)
     }
 
-    /// Copies up to `len` bytes at `addr` of `vma`, within one page, as the
-    /// clone would read them (for /proc/PID/mem and ptrace); bytes copied.
-    fn access(&self, vma: *mut VmArea, addr: u64, buf: *mut u8, len: usize) -> i32 {
-        // SAFETY: `vma` is valid during the access (mmap lock held by the caller).
-        let (start, pgoff) = unsafe { (ffi::cxlfork_vma_start(vma), ffi::cxlfork_vma_pgoff(vma)) };
-        let Some(ia) = pgoff.checked_mul(PAGE_SIZE).and_then(|b| b.checked_add(addr.saturating_sub(start))) else {
-            return -(EFAULT.to_errno());
-        };
+    /// Copies up to `len` bytes at image address `ia`, within one page, as
+    /// the clone would read them (for /proc/PID/mem and ptrace); bytes copied.
+    fn access(&self, ia: u64, buf: *mut u8, len: usize) -> i32 {
         let in_page = (ia % PAGE_SIZE) as usize;
         let n = len.min(PAGE_SIZE as usize - in_page);
         let Some(k) = self.leaf_index(ia) else { return -(EFAULT.to_errno()) };
         let block = leaf_block(ia);
-        let e = self.with_leaf(k, false, |entries, _| entries[((ia - block) / PAGE_SIZE) as usize]);
+        let e = self.with_leaf(k, |entries| entries[((ia - block) / PAGE_SIZE) as usize]);
         let Ok(e) = e.map_err(|_| ()) else { return -(EFAULT.to_errno()) };
         if e == 0 {
             return -(EFAULT.to_errno());
@@ -380,16 +297,6 @@ impl CloneCtx {
         out.leaves = s.leaves.load(Relaxed);
     }
 
-    /// Whether the policy copies page `e` at restore.
-    pub(crate) fn prefetch(&self, e: u64) -> bool {
-        self.policy.prefetch(e)
-    }
-
-    /// Whether the policy copies any page at restore.
-    pub(crate) fn prefetches(&self) -> bool {
-        self.policy.prefetches()
-    }
-
     /// The pool.
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
@@ -403,18 +310,83 @@ impl PinnedDrop for CloneCtx {
     }
 }
 
+/// A clone VMA during one of its faults.
+///
+/// # Invariants
+///
+/// `cv` is the VMA's live `struct cxlfork_cvma` and `vma` the faulting VMA,
+/// both valid for the fault (mmap or VMA lock held).
+struct CloneVma {
+    cv: *mut Cvma,
+    vma: *mut VmArea,
+}
+
+impl CloneVma {
+    /// The user address of image address `ia` in this VMA, if it is there
+    /// and inside the VMA's image VMA.
+    fn addr_of(&self, ia: u64) -> Option<u64> {
+        // SAFETY: both valid (invariant).
+        let a = unsafe { ffi::cxlfork_cvma_addr(self.cv, self.vma, ia) };
+        (a != 0).then_some(a)
+    }
+
+    /// Whether image page `ia` was already installed in this VMA's lineage.
+    fn installed(&self, ia: u64) -> bool {
+        // SAFETY: valid (invariant).
+        unsafe { ffi::cxlfork_cvma_installed(self.cv, ia) }
+    }
+
+    fn set_installed(&self, ia: u64) {
+        // SAFETY: valid (invariant); the bit is set atomically.
+        unsafe { ffi::cxlfork_cvma_set_installed(self.cv, ia) }
+    }
+
+    fn access(&self) -> Access {
+        // SAFETY: valid (invariant).
+        let prot = unsafe { ffi::cxlfork_vma_prot(self.vma) };
+        Access { writable: prot & 2 != 0, exec: prot & 4 != 0 }
+    }
+
+    fn insert_pfn(&self, addr: u64, pfn: u64) -> u32 {
+        // SAFETY: the VMA's fault context (invariant); `pfn` is a page of
+        // the pool, mapped read-only (special PTE, no refcount).
+        unsafe { ffi::cxlfork_vma_insert_pfn(self.vma, addr, pfn) }
+    }
+
+    fn insert_copy(&self, addr: u64, src: *const c_void) -> u32 {
+        // SAFETY: the VMA's fault context (invariant); `src` is 4 KiB of pool
+        // memory (checked by the caller's `with_dst`).
+        unsafe { ffi::cxlfork_vma_insert_copy(self.vma, addr, src) }
+    }
+}
+
 /// Called by a clone VMA on a fault (`shim_restore.c`).
 ///
 /// # Safety
 ///
-/// `ctx` is the VMA's context reference (from [`make_clone_vma`]), alive
-/// while the VMA is; `vma` is the faulting VMA.
+/// `ctx` is the VMA's context reference, alive while the VMA is; `cv` is
+/// the VMA's cvma and `vma` the faulting VMA.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fault(ctx: *const c_void, vma: *mut VmArea, addr: u64, _flags: u32) -> u32 {
+pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fault(ctx: *const c_void, cv: *mut Cvma, vma: *mut VmArea, _addr: u64, ia: u64) -> u32 {
     // SAFETY: per the contract, `ctx` came from `Arc::into_raw` and the
     // VMA's reference keeps it alive for this call.
     let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
-    ctx.fault(vma)(addr)
+    // INVARIANT: per the contract, both are valid for the fault.
+    ctx.fault(&CloneVma { cv, vma }, ia)
+}
+
+/// A clone VMA's fault got what any process gets there (`shim_restore.c`):
+/// the zero page, or the file's page.
+///
+/// # Safety
+///
+/// As for [`cxlfork_rust_clone_fault`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fallback(ctx: *const c_void, file: bool) {
+    // SAFETY: per the contract, the VMA's reference keeps `ctx` alive.
+    let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
+    inc(&ctx.stats.faults);
+    inc(if file { &ctx.stats.file_pages } else { &ctx.stats.zero_pages });
 }
 
 /// A read of a clone VMA through access_remote_vm (`shim_restore.c`).
@@ -423,10 +395,10 @@ pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fault(ctx: *const c_void, vma
 ///
 /// As for [`cxlfork_rust_clone_fault`]; `buf` holds `len` writable bytes.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn cxlfork_rust_clone_access(ctx: *const c_void, vma: *mut VmArea, addr: u64, buf: *mut u8, len: i32) -> i32 {
+pub(crate) unsafe extern "C" fn cxlfork_rust_clone_access(ctx: *const c_void, ia: u64, buf: *mut u8, len: i32) -> i32 {
     // SAFETY: per the contract, the VMA's reference keeps `ctx` alive.
     let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
-    ctx.access(vma, addr, buf, usize::try_from(len).unwrap_or(0))
+    ctx.access(ia, buf, usize::try_from(len).unwrap_or(0))
 }
 
 /// A clone VMA was duplicated or split: one more reference.
@@ -454,16 +426,57 @@ pub(crate) unsafe extern "C" fn cxlfork_rust_ctx_put(ctx: *const c_void) {
     drop(unsafe { Arc::from_raw(ctx.cast::<CloneCtx>()) });
 }
 
-/// Turns current's fresh anonymous private mapping `[addr, addr + len)` into
-/// a clone VMA of `ctx`.
-pub(crate) fn make_clone_vma(ctx: &Arc<CloneCtx>, addr: u64, len: u64) -> Result {
+/// A clone VMA's state, allocated before the point of no return.
+///
+/// # Invariants
+///
+/// `0` came from `cxlfork_cvma_alloc` and is owned here until a clone VMA
+/// takes it over.
+pub(crate) struct CvmaBox(NonNull<Cvma>);
+
+impl CvmaBox {
+    /// State for a clone VMA of `pages` pages.
+    pub(crate) fn new(pages: u64) -> Result<Self> {
+        // SAFETY: no preconditions; NULL on failure.
+        let p = unsafe { ffi::cxlfork_cvma_alloc(pages) };
+        // INVARIANT: from `cxlfork_cvma_alloc`.
+        Ok(Self(NonNull::new(p).ok_or(ENOMEM)?))
+    }
+}
+
+impl Drop for CvmaBox {
+    fn drop(&mut self) {
+        // SAFETY: owned here (invariant), freed once.
+        unsafe { ffi::cxlfork_cvma_free(self.0.as_ptr()) };
+    }
+}
+
+/// Where a clone VMA comes from in the image.
+pub(crate) struct ImageVma {
+    /// Index in the image's VMA table.
+    pub(crate) index: u32,
+    /// Its first image address.
+    pub(crate) start: u64,
+    /// Its file page offset (file mappings).
+    pub(crate) pgoff: u64,
+    /// MADV_WIPEONFORK.
+    pub(crate) wipe: bool,
+}
+
+/// Turns current's fresh private mapping `[addr, addr + len)` (anonymous,
+/// or of the reopened file) into a clone VMA of `ctx` standing for `img`.
+pub(crate) fn make_clone_vma(ctx: &Arc<CloneCtx>, addr: u64, len: u64, cv: CvmaBox, img: &ImageVma) -> Result {
     let raw = Arc::into_raw(ctx.clone());
-    // SAFETY: the mapping belongs to current; `raw` is a reference the VMA takes over.
-    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>()) };
+    let cvp = cv.0.as_ptr();
+    // SAFETY: the mapping belongs to current; `raw` is a context reference
+    // and `cvp` a cvma, both taken over by the VMA on success.
+    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>(), cvp, img.index, img.start, img.pgoff, img.wipe) };
     if r < 0 {
         // SAFETY: the VMA did not take it: give the reference back.
         drop(unsafe { Arc::from_raw(raw) });
         return Err(Error::from_errno(r));
     }
+    // The VMA owns the cvma now.
+    core::mem::forget(cv);
     Ok(())
 }

@@ -27,6 +27,7 @@ mod checkpoint;
 mod clone;
 mod device;
 mod ffi;
+mod file_ref;
 mod images;
 mod kernel_util;
 mod pool;

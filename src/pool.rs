@@ -395,6 +395,24 @@ impl Pool {
         Ok(Reservation { index, id, offset, length })
     }
 
+    /// Gives back the end of a reservation: the image turned out smaller
+    /// than reserved (all-zero pages left out). `length` is page aligned
+    /// and no larger than the reservation.
+    pub(crate) fn shrink(&self, r: &mut Reservation, length: u64) -> Result {
+        if length > r.length || !length.is_multiple_of(PAGE_SIZE) {
+            return Err(EINVAL);
+        }
+        let mut s = self.state.lock();
+        if s.detached {
+            return Err(ENODEV);
+        }
+        let e = s.dir[r.index];
+        s.dir[r.index] = DirEntry::new(dir::state::RESERVED, r.id, r.offset, length, 0, e.uid, e.gid);
+        self.write_dir_entry(&s, r.index)?;
+        r.length = length;
+        Ok(())
+    }
+
     /// Publishes a complete image: its entry becomes PUBLISHED (written
     /// last, after the image itself).
     pub(crate) fn publish(&self, r: Reservation, created_ns: u64) -> Result {

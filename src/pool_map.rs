@@ -88,6 +88,16 @@ impl PoolMap {
         Ok(())
     }
 
+    /// Drops this host's cached lines of pool bytes `off..off + len` (before
+    /// they are mapped into a clone: another host may have rewritten them).
+    pub(crate) fn invalidate(&self, off: u64, len: usize) -> Result {
+        let p = self.at(off, len)?;
+        // SAFETY: `p` is valid for `len` bytes (checked by `at`); flushing
+        // cache lines does not change memory contents.
+        unsafe { ffi::cxlfork_pool_invalidate(p.cast_const(), len) };
+        Ok(())
+    }
+
     /// Runs `f` with the kernel address of pool bytes `off..off + len`, which
     /// must lie inside the range; `f` may write them (the caller owns them).
     pub(crate) fn with_dst<R>(&self, off: u64, len: usize, f: impl FnOnce(*mut c_void) -> Result<R>) -> Result<R> {

@@ -1,23 +1,32 @@
 //! `CXLFORK_IOC_RESTORE`: the caller becomes a clone of an image.
 //!
-//! Before the point of no return everything is checked, opened and
-//! allocated: the image (header, metadata, with the shared validator), the
-//! caller (single-threaded, vdso/vvar already where the image has them),
-//! registers, FPU state, signals and limits, every file to reopen, the clone
-//! context and its lease. A failure there returns an errno with the caller
-//! untouched. After it, the caller's mappings are replaced by the image's
-//! and its state by the checkpointed state; should that fail midway the
-//! caller is killed (it has no program left to return to).
+//! Before the point of no return everything is checked, opened, created
+//! and allocated, so that no step after it can fail on a valid image:
+//! the image (header, metadata, with the shared validator); the caller
+//! (single-threaded, sharing nothing with another process, no sealed
+//! mapping, vdso/vvar already where the image has them); the image's
+//! registers, FPU, rseq, robust list, signals, limits as the kernel's own
+//! calls would check them; every mapping (each file mapping is mapped once
+//! as a probe: LSMs, noexec mounts, modes; low addresses: mmap_min_addr;
+//! totals against RLIMIT_AS/RLIMIT_DATA and vm.max_map_count); every file
+//! to reopen and the descriptor table size; shared anonymous memory, made
+//! and filled as shmem files; each clone VMA's state; the task_work that
+//! sets the registers; the clone context and its lease. A failure there
+//! returns an errno with the caller untouched.
+//!
+//! After it, the caller's mappings are replaced by the image's and its
+//! state by the checkpointed state. Only the kernel's own allocations can
+//! still fail there (as they can in execve); the caller, which has no
+//! program left to return to, is then killed.
 
-use crate::abi::boxed_zeroed;
-use crate::abi::image::{
-    file_kind, pte, vm, vma_kind, ImageHeader, Meta, VmaImage, META_OFF, PT_ENTRIES, REGS_SELF,
-};
+use crate::abi::image::{file_kind, pte, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, META_OFF, PT_ENTRIES, REGS_SELF};
 use crate::abi::pod::Pod;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Restore};
-use crate::clone::{self, CloneCtx, FileRef};
-use crate::ffi::{self, KFile};
+use crate::abi::{boxed_zeroed, image::leaf_block};
+use crate::clone::{self, CloneCtx, CvmaBox, ImageVma};
+use crate::ffi::{self, KFile, ProcState, TaskState};
+use crate::file_ref::FileRef;
 use crate::pool::Pool;
 use crate::{images, kernel_util, target, tiering};
 use core::ffi::c_void;
@@ -30,16 +39,19 @@ const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
+const MAP_DROPPABLE: u64 = 0x08;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_GROWSDOWN: u64 = 0x100;
-const VM_MAYWRITE: u64 = 0x20;
+const MAP_NORESERVE: u64 = 0x4000;
 const O_RDONLY: u32 = 0;
 const O_RDWR: u32 = 2;
 /// Highest fd number restored.
-const MAX_FD: u32 = 1 << 16;
-/// Pages per prefetch batch (the shim's limit).
-const BATCH: u32 = 64;
+const MAX_FD: u32 = 1 << 20;
+/// Below this, a mapping is probed at its own address first (mmap_min_addr).
+const LOW_ADDR: u64 = 1 << 20;
+/// RLIMIT_NOFILE's index.
+const RLIMIT_NOFILE: usize = 7;
 
 fn check(r: i32) -> Result {
     if r < 0 {
@@ -51,22 +63,28 @@ fn check(r: i32) -> Result {
 
 /// Opens `path` (a byte string from the image) with `flags`, at `pos`.
 fn open(path: &[u8], flags: u32, pos: Option<u64>) -> Result<FileRef> {
-    let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    p.extend_from_slice(path, GFP_KERNEL)?;
-    p.push(0, GFP_KERNEL)?;
     if path.contains(&0) {
         return Err(EINVAL);
     }
+    let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+    p.extend_from_slice(path, GFP_KERNEL)?;
+    p.push(0, GFP_KERNEL)?;
     // SAFETY: `p` is NUL-terminated; the shim returns a referenced file or an error.
     unsafe { FileRef::from_err_ptr(ffi::cxlfork_file_open(p.as_ptr(), flags, pos.unwrap_or(0), pos.is_some())) }
 }
 
-/// Files to install: (fd, file, close-on-exec).
-type Fds = KVec<(u32, FileRef, bool)>;
+/// Files to install: fd numbers (increasing), files (and their raw
+/// pointers, for the shim), close-on-exec.
+struct Fds {
+    fds: KVVec<u32>,
+    files: KVVec<FileRef>,
+    raw: KVVec<*mut KFile>,
+    cloexec: KVVec<bool>,
+}
 
 /// Reopens the image's open files (before the point of no return).
 fn open_files(m: &Meta<'_>, flags: u32) -> Result<Fds> {
-    let mut fds = KVec::new();
+    let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new() };
     let stdio = flags & uapi::RESTORE_IMAGE_STDIO != 0;
     let skip = flags & uapi::RESTORE_SKIP_FILES != 0;
     for i in 0..m.header.n_files {
@@ -74,7 +92,7 @@ fn open_files(m: &Meta<'_>, flags: u32) -> Result<Fds> {
         if f.fd <= 2 && !stdio {
             continue;
         }
-        if f.fd >= MAX_FD {
+        if f.fd >= MAX_FD || out.fds.last().is_some_and(|&l| l >= f.fd) {
             return Err(EINVAL);
         }
         let path = m.file_path(&f).map_err(|_| EBADMSG)?;
@@ -85,37 +103,22 @@ fn open_files(m: &Meta<'_>, flags: u32) -> Result<Fds> {
             _ => Err(EOPNOTSUPP),
         };
         match opened {
-            Ok(file) => fds.push((f.fd, file, f.cloexec != 0), GFP_KERNEL)?,
+            Ok(file) => {
+                out.fds.push(f.fd, GFP_KERNEL)?;
+                out.raw.push(file.as_ptr(), GFP_KERNEL)?;
+                out.files.push(file, GFP_KERNEL)?;
+                out.cloexec.push(f.cloexec != 0, GFP_KERNEL)?;
+            }
             Err(e) if skip => {
                 pr_info!("restore: skipping fd {} ({:?})\n", f.fd, e);
             }
             Err(e) => {
-                pr_info!("restore: cannot reopen fd {}: {:?}\n", f.fd, e);
+                pr_info!("restore: cannot reopen fd {} ({}): {:?}\n", f.fd, file_kind::name(f.kind), e);
                 return Err(e);
             }
         }
     }
-    Ok(fds)
-}
-
-/// Reopens the files of file mappings (private: for pages the image lacks;
-/// shared: to map them again).
-fn open_vma_files(m: &Meta<'_>) -> Result<KVec<Option<FileRef>>> {
-    let mut files = KVec::with_capacity(m.header.n_vmas as usize, GFP_KERNEL)?;
-    for i in 0..m.header.n_vmas {
-        let v = m.vma(i).map_err(|_| EBADMSG)?;
-        let f = match v.kind {
-            vma_kind::FILE_PRIVATE | vma_kind::FILE_SHARED => {
-                let mode = if v.kind == vma_kind::FILE_SHARED && v.vm_flags & VM_MAYWRITE != 0 { O_RDWR } else { O_RDONLY };
-                Some(open(m.vma_path(&v).map_err(|_| EBADMSG)?, mode, None).inspect_err(|e| {
-                    pr_info!("restore: cannot reopen the file of a mapping at {:#x}: {:?}\n", v.start, e)
-                })?)
-            }
-            _ => None,
-        };
-        files.push(f, GFP_KERNEL)?;
-    }
-    Ok(files)
+    Ok(out)
 }
 
 /// vdso, vvar and vvar_vclock must already sit where the image has them
@@ -138,16 +141,57 @@ fn check_specials(m: &Meta<'_>) -> Result {
     Ok(())
 }
 
-/// Validates the image state the restore will install.
-fn check_state(h: &ImageHeader, m: &Meta<'_>) -> Result {
-    // SAFETY: `regs` is 24 readable words.
-    check(unsafe { ffi::cxlfork_check_regs(core::ptr::from_ref(&h.regs).cast::<u64>()) })?;
-    let fpu = m.fpu();
-    // SAFETY: `fpu` is `fpu.len()` readable bytes.
-    check(unsafe { ffi::cxlfork_fpu_check(fpu.as_ptr().cast::<c_void>(), fpu.len() as u32, h.fpu_xfeatures) })?;
-    let sig = m.sig().map_err(|_| EBADMSG)?;
-    // SAFETY: `sig` is 294 readable words.
-    check(unsafe { ffi::cxlfork_sig_check(core::ptr::from_ref(&sig).cast::<u64>()) })
+/// The shim's view of an image thread; `ax` replaces rax (the clone
+/// number, for a self-checkpoint).
+fn task_state(t: &TaskImage, ax: u64) -> TaskState {
+    let r = &t.regs;
+    let mut s = TaskState::zeroed();
+    s.regs = [
+        r.r15, r.r14, r.r13, r.r12, r.bp, r.bx, r.r11, r.r10, r.r9, r.r8, ax, r.cx, r.dx, r.si, r.di, r.orig_ax, r.ip, r.cs,
+        r.flags, r.sp, r.ss,
+    ];
+    s.fs_base = r.fs_base;
+    s.gs_base = r.gs_base;
+    s.origin = r.origin;
+    s.blocked = t.blocked;
+    s.ss_sp = t.ss_sp;
+    s.ss_size = t.ss_size;
+    s.ss_flags = t.ss_flags as u32;
+    s.pkru = t.pkru;
+    s.rseq = t.rseq;
+    s.rseq_len = t.rseq_len;
+    s.rseq_sig = t.rseq_sig;
+    s.rseq_version = t.rseq_version;
+    s.tid = t.tid;
+    s.robust_list = t.robust_list;
+    s.robust_len = t.robust_len;
+    s.clear_child_tid = t.clear_child_tid;
+    s.timer_slack_ns = t.timer_slack_ns;
+    s.comm = t.comm;
+    s
+}
+
+/// The shim's view of the image's process-wide state (on the heap).
+fn proc_state(m: &Meta<'_>) -> Result<KBox<ProcState>> {
+    let mut p = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
+    m.read_proc(&mut p).map_err(|_| EBADMSG)?;
+    let mut s = ProcState::boxed()?;
+    for (w, a) in s.actions.iter_mut().zip(p.actions.iter()) {
+        *w = [a.handler, a.flags, a.restorer, a.mask];
+    }
+    s.rlim[..p.rlimits.len()].copy_from_slice(&p.rlimits);
+    s.personality = p.personality;
+    s.mm_flags = p.mm_flags;
+    s.umask = p.umask;
+    s.proc_flags = p.proc_flags;
+    s.dumpable = p.dumpable;
+    s.coredump_filter = p.coredump_filter;
+    s.pkey_map = p.pkey_map;
+    s.exec_only_pkey = p.exec_only_pkey;
+    s.realtime_ns = p.realtime_ns;
+    s.monotonic_ns = p.monotonic_ns;
+    s.boottime_ns = p.boottime_ns;
+    Ok(s)
 }
 
 fn prot_of(v: &VmaImage) -> u64 {
@@ -164,9 +208,71 @@ fn prot_of(v: &VmaImage) -> u64 {
     p
 }
 
-fn mmap(file: *mut KFile, v: &VmaImage, prot: u64, flags: u64, off: u64) -> Result {
-    // SAFETY: `file` is null or a referenced file; vm_mmap acts on current.
-    let r = unsafe { ffi::cxlfork_vm_mmap(file, v.start, v.end - v.start, prot, flags | MAP_FIXED, off) };
+/// How one image VMA is mapped.
+enum Kind {
+    /// Kept as the caller has it (vdso, vvar).
+    Special,
+    /// A clone VMA over anonymous memory.
+    Anon(CvmaBox),
+    /// A clone VMA over a private mapping of the reopened file.
+    FilePrivate(FileRef, CvmaBox),
+    /// A shared mapping of a file (the reopened one, or a shmem file made
+    /// and filled from the image for shared anonymous memory).
+    Shared(FileRef),
+    /// Plain anonymous memory: a fork child sees it zeroed (wipe-on-fork,
+    /// droppable), so the image holds no page of it.
+    Zeroed,
+}
+
+/// One image VMA, ready to be mapped after the point of no return.
+struct Planned {
+    index: u32,
+    v: VmaImage,
+    kind: Kind,
+}
+
+impl Planned {
+    fn mmap_flags(&self) -> (u64, u64) {
+        let v = &self.v;
+        let mut flags = match self.kind {
+            Kind::Shared(_) => MAP_SHARED,
+            Kind::Zeroed if v.vm_flags & vm::DROPPABLE != 0 => MAP_DROPPABLE | MAP_ANONYMOUS,
+            Kind::FilePrivate(..) => MAP_PRIVATE,
+            _ => MAP_PRIVATE | MAP_ANONYMOUS,
+        };
+        if v.vm_flags & vm::GROWSDOWN != 0 && flags & MAP_ANONYMOUS != 0 && flags & MAP_DROPPABLE == 0 {
+            flags |= MAP_GROWSDOWN;
+        }
+        if v.vm_flags & vm::NORESERVE != 0 {
+            flags |= MAP_NORESERVE;
+        }
+        (prot_of(v), flags)
+    }
+
+    fn file(&self) -> *mut KFile {
+        match &self.kind {
+            Kind::FilePrivate(f, _) | Kind::Shared(f) => f.as_ptr(),
+            _ => core::ptr::null_mut(),
+        }
+    }
+
+    /// The file offset of the mapping.
+    fn offset(&self) -> u64 {
+        match self.kind {
+            // The validator checked pgoff * PAGE_SIZE cannot overflow.
+            Kind::FilePrivate(..) => self.v.pgoff.wrapping_mul(PAGE_SIZE),
+            Kind::Shared(_) if self.v.kind == vma_kind::FILE_SHARED => self.v.pgoff.wrapping_mul(PAGE_SIZE),
+            _ => 0,
+        }
+    }
+}
+
+/// Maps `p` where the image has it (after the point of no return).
+fn map(p: &Planned) -> Result {
+    let (prot, flags) = p.mmap_flags();
+    let v = &p.v;
+    // SAFETY: the file is null or referenced by `p`; vm_mmap acts on current.
+    let r = unsafe { ffi::cxlfork_vm_mmap(p.file(), v.start, v.end - v.start, prot, flags | MAP_FIXED, p.offset()) };
     if r < 0 {
         return Err(Error::from_errno(r as i32));
     }
@@ -176,136 +282,193 @@ fn mmap(file: *mut KFile, v: &VmaImage, prot: u64, flags: u64, off: u64) -> Resu
     Ok(())
 }
 
-/// Copies the checkpointed pages inside `v` into current's mapping there
-/// (shared anonymous memory: the clone gets its own, filled by copy).
-fn fill_shared(ctx: &CloneCtx, v: &VmaImage) -> Result {
-    let m = ctx.meta();
-    for k in 0..ctx.header.n_leaves {
-        let block = m.leaf(k).map_err(|_| EBADMSG)?.vaddr;
-        if block + PT_ENTRIES as u64 * PAGE_SIZE <= v.start || block >= v.end {
-            continue;
-        }
-        ctx.with_leaf(k, false, |entries, _| -> Result {
-            for (i, &e) in entries.iter().enumerate() {
-                let a = block + i as u64 * PAGE_SIZE;
-                if e == 0 || a < v.start || a >= v.end {
-                    continue;
-                }
-                ctx.pool().map().with_dst(pte::frame(e) * PAGE_SIZE, PAGE_SIZE as usize, |src| {
-                    // SAFETY: `src` is 4 KiB of pool memory; `a` is mapped writable in current.
-                    check(unsafe { ffi::cxlfork_copy_to_user_page(a, src.cast_const()) })
-                })?;
-            }
-            Ok(())
-        })??;
-    }
-    Ok(())
+/// Maps `p` once where it is allowed to go (a probe, unmapped at once): the
+/// checks vm_mmap would make after the point of no return, made before it.
+fn probe(p: &Planned) -> Result {
+    let (prot, flags) = p.mmap_flags();
+    let v = &p.v;
+    let at = if v.start < LOW_ADDR { v.start } else { 0 };
+    // SAFETY: the file is null or referenced by `p`; the probe maps and
+    // unmaps in current without touching its existing mappings.
+    check(unsafe { ffi::cxlfork_probe_map(p.file(), at, v.end - v.start, prot, flags, p.offset()) }).inspect_err(|e| {
+        pr_info!("restore: the mapping at {:#x} ({}) is not allowed here: {:?}\n", v.start, vma_kind::name(v.kind), e)
+    })
 }
 
-/// MoW: copies the pages the policy prefetches to local memory now, through
-/// the clone's own fault path and the kernel's copy-on-write.
-fn prefetch(ctx: &CloneCtx) -> Result {
-    if !ctx.prefetches() {
-        return Ok(());
-    }
-    let m = ctx.meta();
-    let mut n_pre = 0u64;
-    for k in 0..ctx.header.n_leaves {
-        let block = m.leaf(k).map_err(|_| EBADMSG)?.vaddr;
-        let mut runs = KVec::<(u64, u32)>::new();
-        // A leaf that fails validation is skipped here: the clone takes a
-        // SIGBUS if it ever touches that range, never the kernel.
-        let Ok(scan) = ctx.with_leaf(k, false, |entries, _| -> Result {
-            let mut i = 0usize;
-            while i < PT_ENTRIES {
-                let a = block + i as u64 * PAGE_SIZE;
-                let want = |e: u64, a: u64| {
-                    e != 0 && ctx.prefetch(e) && matches!(m.vma_at(a), Ok(Some(v)) if v.vm_flags & vm::WRITE != 0 && v.kind != vma_kind::SHARED_ANON)
-                };
-                if !want(entries[i], a) {
-                    i += 1;
-                    continue;
+/// A NUL-terminated name for a shmem file standing for `path`.
+fn shmem_name(path: &[u8]) -> Result<KVec<u8>> {
+    let base = path.rsplit(|&b| b == b'/').next().unwrap_or(b"");
+    let base = if base.is_empty() || base.contains(&0) { &b"cxlfork-shared"[..] } else { base };
+    let base = base.strip_suffix(b" (deleted)").unwrap_or(base);
+    let mut n = KVec::with_capacity(base.len() + 1, GFP_KERNEL)?;
+    n.extend_from_slice(base, GFP_KERNEL)?;
+    n.push(0, GFP_KERNEL)?;
+    Ok(n)
+}
+
+/// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, memfd, a deleted
+/// tmpfs file): a shmem file holding the image's pages of `v`, made before
+/// the point of no return (a full tmpfs or memory cgroup fails it there).
+fn shared_anon(ctx: &CloneCtx, m: &Meta<'_>, v: &VmaImage) -> Result<FileRef> {
+    let name = shmem_name(m.vma_path(v).map_err(|_| EBADMSG)?)?;
+    // SAFETY: `name` is NUL-terminated; the shim returns a referenced file or an error.
+    let file = unsafe { FileRef::from_err_ptr(ffi::cxlfork_shmem_create(name.as_ptr(), v.end - v.start)) }?;
+    let mut block = leaf_block(v.start);
+    while block < v.end {
+        if let Some(k) = ctx.leaf_index(block) {
+            // Offsets and frames first; the file is written outside the leaf lock.
+            let mut pages = KVVec::<(u64, u64)>::new();
+            ctx.with_leaf(k, |entries| -> Result {
+                for (i, &e) in entries.iter().enumerate() {
+                    let a = block + i as u64 * PAGE_SIZE;
+                    if e != 0 && a >= v.start && a < v.end {
+                        pages.push((a - v.start, pte::frame(e) * PAGE_SIZE), GFP_KERNEL)?;
+                    }
                 }
-                let mut n = 1u32;
-                while i + (n as usize) < PT_ENTRIES && n < BATCH && want(entries[i + n as usize], a + u64::from(n) * PAGE_SIZE) {
-                    n += 1;
-                }
-                runs.push((a, n), GFP_KERNEL)?;
-                i += n as usize;
+                Ok(())
+            })??;
+            for &(pos, off) in pages.iter() {
+                ctx.pool().map().with_dst(off, PAGE_SIZE as usize, |src| {
+                    // SAFETY: `file` is referenced; `src` is 4 KiB of pool memory.
+                    check(unsafe { ffi::cxlfork_file_write_page(file.as_ptr(), pos, src.cast_const()) })
+                })?;
             }
-            Ok(())
-        }) else {
-            continue;
-        };
-        scan?;
-        // Outside the leaf lock: these writes fault through it.
-        for &(a, n) in runs.iter() {
-            // SAFETY: `a..a + n` pages are mapped in current (clone VMAs).
-            check(unsafe { ffi::cxlfork_prefault_write(a, n) })?;
-            n_pre += u64::from(n);
         }
+        block += PT_ENTRIES as u64 * PAGE_SIZE;
     }
-    ctx.stats.prefetched_pages.store(n_pre, Relaxed);
-    ctx.stats.local_pages.fetch_add(n_pre, Relaxed);
-    // Their pool mappings (installed by the write faults) were replaced at once.
-    let pool = ctx.stats.pool_pages.load(Relaxed);
-    ctx.stats.pool_pages.store(pool.saturating_sub(n_pre), Relaxed);
-    Ok(())
+    Ok(file)
+}
+
+/// Plans every image VMA: opens, creates and allocates what mapping it
+/// needs, probes it, and checks the totals against the caller's limits.
+fn plan(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<Planned>> {
+    let mut out = KVVec::with_capacity(m.header.n_vmas as usize, GFP_KERNEL)?;
+    let (mut total, mut data) = (0u64, 0u64);
+    for index in 0..m.header.n_vmas {
+        let v = m.vma(index).map_err(|_| EBADMSG)?;
+        let pages = (v.end - v.start) / PAGE_SIZE;
+        let kind = match v.kind {
+            vma_kind::VDSO | vma_kind::VVAR | vma_kind::VVAR_VCLOCK | vma_kind::SPECIAL => Kind::Special,
+            vma_kind::FILE_SHARED => {
+                let mode = if v.vm_flags & vm::MAYWRITE != 0 { O_RDWR } else { O_RDONLY };
+                let f = open(m.vma_path(&v).map_err(|_| EBADMSG)?, mode, None)
+                    .inspect_err(|e| pr_info!("restore: cannot reopen the file mapped at {:#x}: {:?}\n", v.start, e))?;
+                Kind::Shared(f)
+            }
+            vma_kind::SHARED_ANON => Kind::Shared(shared_anon(ctx, m, &v)?),
+            vma_kind::FILE_PRIVATE => {
+                let f = open(m.vma_path(&v).map_err(|_| EBADMSG)?, O_RDONLY, None)
+                    .inspect_err(|e| pr_info!("restore: cannot reopen the file mapped at {:#x}: {:?}\n", v.start, e))?;
+                // Its clean pages come from the file: it must be the one
+                // the checkpoint saw.
+                if f.identity() != (v.file_size, v.file_mtime_ns) {
+                    pr_info!("restore: the file mapped at {:#x} changed since the checkpoint (size or mtime)\n", v.start);
+                    return Err(ESTALE);
+                }
+                Kind::FilePrivate(f, CvmaBox::new(pages)?)
+            }
+            _ if v.vm_flags & (vm::WIPEONFORK | vm::DROPPABLE) != 0 => Kind::Zeroed,
+            _ => Kind::Anon(CvmaBox::new(pages)?),
+        };
+        let p = Planned { index, v, kind };
+        if !matches!(p.kind, Kind::Special) {
+            if matches!(p.kind, Kind::FilePrivate(..) | Kind::Shared(_)) || v.start < LOW_ADDR {
+                probe(&p)?;
+            }
+            total += pages;
+            // is_data_mapping(): private, writable, not a stack.
+            if v.vm_flags & (vm::WRITE | vm::SHARED | vm::GROWSDOWN) == vm::WRITE {
+                data += pages;
+            }
+        }
+        out.push(p, GFP_KERNEL)?;
+    }
+    // SAFETY: reads current's mappings and limits.
+    check(unsafe { ffi::cxlfork_check_caller(total, data, m.header.n_vmas) })?;
+    Ok(out)
+}
+
+/// A task_work and state for the restored thread, prepared before the
+/// point of no return.
+///
+/// # Invariants
+///
+/// `0` came from `cxlfork_task_prepare` and is owned here until installed.
+struct PreparedTask(core::ptr::NonNull<c_void>);
+
+impl PreparedTask {
+    fn new(s: &TaskState, pin: &FileRef) -> Result<Self> {
+        // SAFETY: `s` is a valid state; `pin` a referenced file (the work takes its own).
+        let p = unsafe { ffi::cxlfork_task_prepare(s, pin.as_ptr()) };
+        // INVARIANT: from `cxlfork_task_prepare`.
+        Ok(Self(core::ptr::NonNull::new(p).ok_or(ENOMEM)?))
+    }
+
+    /// Installs it into current (consumes it).
+    fn install(self) {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: owned (invariant) and given up here; acts on current.
+        unsafe { ffi::cxlfork_task_set(p) };
+    }
+}
+
+impl Drop for PreparedTask {
+    fn drop(&mut self) {
+        // SAFETY: owned (invariant), released once.
+        unsafe { ffi::cxlfork_task_discard(self.0.as_ptr()) };
+    }
+}
+
+/// Everything the point of no return needs.
+struct Prepared<'m> {
+    plan: KVVec<Planned>,
+    fds: Fds,
+    proc: KBox<ProcState>,
+    task: PreparedTask,
+    fpu: &'m [u8],
+    stdio: bool,
 }
 
 /// After the point of no return: replace the address space and the state.
-fn become_clone(ctx: &Arc<CloneCtx>, fds: &Fds, stdio: bool) -> Result<u64> {
-    let m = ctx.meta();
+fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
     let h = &*ctx.header;
     // SAFETY: acts on current, which is single-threaded (checked).
     check(unsafe { ffi::cxlfork_unmap_all_but_special() })?;
-    for i in 0..h.n_vmas {
-        let v = m.vma(i).map_err(|_| EBADMSG)?;
-        let prot = prot_of(&v);
-        match v.kind {
-            vma_kind::VDSO | vma_kind::VVAR | vma_kind::VVAR_VCLOCK | vma_kind::SPECIAL => {}
-            vma_kind::FILE_SHARED => {
-                let f = ctx.vma_files.get(i as usize).and_then(|f| f.as_ref()).ok_or(EINVAL)?;
-                // pgoff * PAGE_SIZE cannot overflow: the validator checked it.
-                mmap(f.as_ptr(), &v, prot, MAP_SHARED, v.pgoff.wrapping_mul(PAGE_SIZE))?;
-            }
-            vma_kind::SHARED_ANON => {
-                mmap(core::ptr::null_mut(), &v, prot | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, 0)?;
-                fill_shared(ctx, &v)?;
-            }
-            _ => {
-                let grows = if v.vm_flags & vm::GROWSDOWN != 0 { MAP_GROWSDOWN } else { 0 };
-                mmap(core::ptr::null_mut(), &v, prot, MAP_PRIVATE | MAP_ANONYMOUS | grows, 0)?;
-                clone::make_clone_vma(ctx, v.start, v.end - v.start)?;
-            }
+    for pl in p.plan {
+        let v = pl.v;
+        if matches!(pl.kind, Kind::Special) {
+            continue;
         }
+        map(&pl)?;
+        let img = ImageVma { index: pl.index, start: v.start, pgoff: v.pgoff, wipe: v.vm_flags & vm::WIPEONFORK != 0 };
+        match pl.kind {
+            Kind::Anon(cv) => clone::make_clone_vma(ctx, v.start, v.end - v.start, cv, &ImageVma { pgoff: v.start / PAGE_SIZE, ..img })?,
+            Kind::FilePrivate(_, cv) => clone::make_clone_vma(ctx, v.start, v.end - v.start, cv, &img)?,
+            _ => {}
+        }
+        // SAFETY: acts on current's mapping at exactly [start, end).
+        unsafe { ffi::cxlfork_vma_set_flags(v.start, v.end - v.start, v.vm_flags) };
     }
-    prefetch(ctx)?;
-    // SAFETY: `mm` is MmImage: 11 + AUXV_WORDS readable words.
-    unsafe { ffi::cxlfork_set_mm(core::ptr::from_ref(&h.mm).cast::<u64>(), crate::abi::image::AUXV_WORDS as u32) };
-    let sig = m.sig().map_err(|_| EBADMSG)?;
-    // SAFETY: checked by `cxlfork_sig_check` before the point of no return.
-    unsafe { ffi::cxlfork_sig_set(core::ptr::from_ref(&sig).cast::<u64>()) };
-    let mut comm = [0u8; 17];
-    comm[..16].copy_from_slice(&h.comm);
-    // SAFETY: `comm` is NUL-terminated.
-    unsafe { ffi::cxlfork_set_comm(comm.as_ptr()) };
+    // SAFETY: `mm` is MmImage: 11 + AUXV_WORDS readable words; `proc` checked.
+    unsafe { ffi::cxlfork_set_mm(core::ptr::from_ref(&h.mm).cast::<u64>(), crate::abi::image::AUXV_WORDS as u32, &*p.proc) };
+    // SAFETY: checked by `cxlfork_proc_check` before the point of no return.
+    unsafe { ffi::cxlfork_proc_set(&*p.proc) };
+    let first = if p.stdio { 0 } else { 3 };
     // SAFETY: acts on current's fd table.
-    unsafe { ffi::cxlfork_close_fds_from(if stdio { 0 } else { 3 }) };
-    for (fd, f, cloexec) in fds.iter() {
-        // SAFETY: `f` is a referenced file; the shim takes its own reference.
-        check(unsafe { ffi::cxlfork_install_fd(f.as_ptr(), *fd, *cloexec) })?;
-    }
-    let fpu = m.fpu();
+    unsafe { ffi::cxlfork_close_fds_from(first) };
+    let f = &p.fds;
+    // SAFETY: the arrays hold `n` entries each; the files are referenced by
+    // `f.files`; the table was sized by `cxlfork_fd_prepare`.
+    check(unsafe { ffi::cxlfork_install_fds(f.raw.as_ptr(), f.fds.as_ptr(), f.cloexec.as_ptr(), f.fds.len() as u32, first) })?;
     // SAFETY: checked by `cxlfork_fpu_check` before the point of no return.
-    unsafe { ffi::cxlfork_fpu_set(fpu.as_ptr().cast::<c_void>(), fpu.len() as u32) };
-    let ax = if h.regs.origin == REGS_SELF { u64::from(ctx.clone_nr) } else { h.regs.ax };
-    // SAFETY: checked by `cxlfork_check_regs` before the point of no return.
-    unsafe { ffi::cxlfork_set_regs(core::ptr::from_ref(&h.regs).cast::<u64>(), ax) };
-    Ok(ax)
+    unsafe { ffi::cxlfork_fpu_set(p.fpu.as_ptr().cast::<c_void>(), p.fpu.len() as u32) };
+    p.task.install();
+    Ok(())
 }
 
-/// `CXLFORK_IOC_RESTORE`. Returns the value the clone's interrupted call returns.
+/// `CXLFORK_IOC_RESTORE`. Returns the value the clone's interrupted call
+/// returns (its full 64 bits reach the clone through the task_work).
 pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     let t0 = kernel_util::monotonic_ns();
     if req.flags & !uapi::RESTORE_FLAGS != 0 || req.reserved != 0 {
@@ -325,31 +488,48 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
         pr_info!("restore: image {:#x} was made by another kernel build\n", req.id);
         return Err(ENOEXEC);
     }
-    let mut meta = KVec::from_elem(0u8, (header.leaves_off - META_OFF) as usize, GFP_KERNEL)?;
+    let mut meta = KVVec::from_elem(0u8, (header.leaves_off - META_OFF) as usize, GFP_KERNEL)?;
     pool.map().read(e.offset + META_OFF, &mut meta)?;
-    let (fds, vma_files) = {
-        let m = Meta::validate(&header, &meta).map_err(|err| {
-            pr_warn!("restore: image {:#x} is invalid: {}\n", req.id, err.as_str());
-            EBADMSG
-        })?;
-        // SAFETY: reads current's thread count.
-        if !unsafe { ffi::cxlfork_current_single_threaded() } {
-            return Err(EBUSY);
-        }
-        check_state(&header, &m)?;
-        check_specials(&m)?;
-        (open_files(&m, req.flags)?, open_vma_files(&m)?)
-    };
+    Meta::validate(&header, &meta).map_err(|err| {
+        pr_warn!("restore: image {:#x} is invalid: {}\n", req.id, err.as_str());
+        EBADMSG
+    })?;
+    // SAFETY: reads current's thread count and sharing.
+    if !unsafe { ffi::cxlfork_current_single_threaded() } || unsafe { ffi::cxlfork_current_shares_state() } {
+        return Err(EBUSY);
+    }
     let clone_nr = pool.lease_acquire(req.id, e.offset)?;
     // From here the context owns the lease: dropping it releases it.
-    let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, clone_nr, vma_files)
+    let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, clone_nr)
         .inspect_err(|_| pool.lease_release(req.id, e.offset))?;
+    let m = ctx.meta();
+
+    let t = m.task(0).map_err(|_| EBADMSG)?;
+    let ax = if t.regs.origin == REGS_SELF { u64::from(clone_nr) } else { t.regs.ax };
+    let ts = task_state(&t, ax);
+    // SAFETY: `ts` is a valid state to check.
+    check(unsafe { ffi::cxlfork_task_check(&ts) })?;
+    let fpu = m.task_fpu(&t).map_err(|_| EBADMSG)?;
+    // SAFETY: `fpu` is `fpu.len()` readable bytes.
+    check(unsafe { ffi::cxlfork_fpu_check(fpu.as_ptr().cast::<c_void>(), fpu.len() as u32, t.fpu_xfeatures) })?;
+    let ps = proc_state(&m)?;
+    // SAFETY: `ps` is a valid state to check.
+    check(unsafe { ffi::cxlfork_proc_check(&*ps) })?;
+    check_specials(&m)?;
+    let plan = plan(&ctx, &m)?;
+    let fds = open_files(&m, req.flags)?;
+    if let Some(&max) = fds.fds.last() {
+        // SAFETY: sizes current's descriptor table (nothing else changes).
+        check(unsafe { ffi::cxlfork_fd_prepare(max, ps.rlim[RLIMIT_NOFILE][0]) })?;
+    }
+    let task = PreparedTask::new(&ts, ctx.pin())?;
+    let p = Prepared { plan, fds, proc: ps, task, fpu, stdio: req.flags & uapi::RESTORE_IMAGE_STDIO != 0 };
 
     // Point of no return.
-    match become_clone(&ctx, &fds, req.flags & uapi::RESTORE_IMAGE_STDIO != 0) {
-        Ok(ax) => {
+    match become_clone(&ctx, p) {
+        Ok(()) => {
             ctx.stats.restore_ns.store(kernel_util::monotonic_ns() - t0, Relaxed);
-            Ok(ax as isize)
+            Ok(ax as i32 as isize)
         }
         Err(err) => {
             pr_warn!("restore: failed after the point of no return ({:?}): killing the caller\n", err);

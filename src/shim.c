@@ -5,6 +5,7 @@
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
 #include <linux/mm.h>
@@ -86,6 +87,14 @@ void cxlfork_pool_write(void *dst, const void *src, size_t len)
 	wmb();
 }
 
+/* Drop this host's cached lines of pool memory (before mapping it into a
+ * clone: a line cached from an earlier image in the same extent must never
+ * reach user space). */
+void cxlfork_pool_invalidate(const void *addr, size_t len)
+{
+	clflush_cache_range((void *)addr, len);
+}
+
 void cxlfork_pool_zero(void *dst, size_t len)
 {
 	memset(dst, 0, len);
@@ -121,6 +130,17 @@ void cxlfork_nodename(char *buf, size_t len)
 u32 cxlfork_current_euid(void)
 {
 	return from_kuid_munged(current_user_ns(), current_euid());
+}
+
+/* A file's size and modification time (ns): what a restore checks to know
+ * the file is the one the checkpoint saw. */
+void cxlfork_file_identity(struct file *file, u64 *size, u64 *mtime_ns)
+{
+	struct inode *inode = file_inode(file);
+	struct timespec64 mt = inode_get_mtime(inode);
+
+	*size = i_size_read(inode);
+	*mtime_ns = (u64)timespec64_to_ns(&mt);
 }
 
 u64 cxlfork_monotonic_ns(void)

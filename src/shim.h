@@ -12,6 +12,7 @@ void cxlfork_memunmap(void *addr);
 void cxlfork_pool_read(void *dst, const void *src, size_t len);
 void cxlfork_pool_write(void *dst, const void *src, size_t len);
 void cxlfork_pool_zero(void *dst, size_t len);
+void cxlfork_pool_invalidate(const void *addr, size_t len);
 bool cxlfork_capable_sys_admin(void);
 u64 cxlfork_realtime_ns(void);
 u64 cxlfork_random_u64(void);
@@ -53,15 +54,70 @@ static inline const char *cxlfork_special_name(struct vm_area_struct *vma)
 #define CXLFORK_FILE_SOCK	6
 #define CXLFORK_FILE_OTHER	7
 
+/*
+ * One thread's state as the shim reads it from a target and installs it
+ * into current. Mirrored by ffi::TaskState (sizes checked on both sides);
+ * Rust turns it into the image's TaskImage.
+ */
+struct cxlfork_task_state {
+	u64 regs[21];		/* struct pt_regs order */
+	u64 fs_base, gs_base;
+	u64 origin;		/* CXLFORK_REGS_* */
+	u64 blocked;
+	u64 ss_sp, ss_size;
+	u32 ss_flags, pkru;
+	u64 rseq;
+	u32 rseq_len, rseq_sig, rseq_version, tid;
+	u64 robust_list, robust_len;
+	u64 clear_child_tid;
+	u64 timer_slack_ns;
+	char comm[16];
+};
+
+/* Process-wide state (mirrored by ffi::ProcState). */
+struct cxlfork_proc_state {
+	u64 actions[64][4];	/* handler, flags, restorer, mask */
+	u64 rlim[16][2];
+	u64 personality;
+	u64 mm_flags;		/* CXLFORK_MMF_* (the image's mmf::*) */
+	u32 umask, proc_flags;	/* CXLFORK_PROC_* */
+	u32 dumpable, coredump_filter;
+	u32 pkey_map, exec_only_pkey;
+	u64 realtime_ns, monotonic_ns, boottime_ns;
+};
+
+/* Image flag values (rust/cxlfork-abi/src/image.rs: vm, mmf, procf). */
+#define CXLFORK_VM_READ		0x1ULL
+#define CXLFORK_VM_WRITE	0x2ULL
+#define CXLFORK_VM_EXEC		0x4ULL
+#define CXLFORK_VM_SHARED	0x8ULL
+#define CXLFORK_VM_MAYWRITE	0x20ULL
+#define CXLFORK_VM_GROWSDOWN	0x100ULL
+#define CXLFORK_VM_NORESERVE	(1ULL << 16)
+#define CXLFORK_VM_WIPEONFORK	(1ULL << 17)
+#define CXLFORK_VM_DONTDUMP	(1ULL << 18)
+#define CXLFORK_VM_DROPPABLE	(1ULL << 19)
+#define CXLFORK_VM_LOCKED	(1ULL << 20)
+#define CXLFORK_VM_HUGEPAGE	(1ULL << 21)
+#define CXLFORK_VM_NOHUGEPAGE	(1ULL << 22)
+#define CXLFORK_VM_SEALED	(1ULL << 23)
+#define CXLFORK_MMF_THP_DISABLE	(1ULL << 0)
+#define CXLFORK_MMF_THP_DISABLE_EXCEPT_ADVISED (1ULL << 1)
+#define CXLFORK_MMF_KSM_MERGE_ANY (1ULL << 2)
+#define CXLFORK_MMF_MDWE	(1ULL << 3)
+#define CXLFORK_MMF_MDWE_NO_INHERIT (1ULL << 4)
+#define CXLFORK_PROC_NO_NEW_PRIVS (1U << 0)
+
 struct cxlfork_target;
 int cxlfork_target_get(int pid, struct cxlfork_target **out);
 void cxlfork_target_put(struct cxlfork_target *t);
 bool cxlfork_target_is_self(const struct cxlfork_target *t);
 int cxlfork_target_stop(struct cxlfork_target *t);
 void cxlfork_target_finish(struct cxlfork_target *t, int how);
-int cxlfork_target_regs(struct cxlfork_target *t, u64 *out);
+int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out);
 int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len, u64 *xfeatures);
-void cxlfork_target_sig(struct cxlfork_target *t, u64 *out);
+int cxlfork_target_proc(struct cxlfork_target *t, struct cxlfork_proc_state *out);
+int cxlfork_target_path(struct cxlfork_target *t, int which, char *buf, size_t len);
 void cxlfork_target_mm(struct cxlfork_target *t, u64 *out, u32 auxv_words);
 void cxlfork_target_ids(struct cxlfork_target *t, u32 *uid, u32 *gid, u32 *pid, char *comm);
 void cxlfork_kernel_release(char *buf, size_t len);
@@ -70,41 +126,55 @@ void cxlfork_mm_read_unlock(struct cxlfork_target *t);
 int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen);
 int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes);
 bool cxlfork_pte_is_zero_page(u64 pte);
-int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst);
+#define CXLFORK_COPY_SKIP_ZERO	1
+#define CXLFORK_COPY_SKIP_FILE	2
+int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32 mode, u64 *copied);
+void cxlfork_file_identity(struct file *file, u64 *size, u64 *mtime_ns);
 int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen);
 
 /* Restore side (shim_restore.c). */
 struct vm_area_struct;
 struct file;
+struct cxlfork_cvma;
+/* clone.rs's answer for a page that is not (or no longer) the image's. */
+#define CXLFORK_FAULT_FALLBACK 0x80000000u
 struct file *cxlfork_module_pin_file(void);
-int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx);
+struct cxlfork_cvma *cxlfork_cvma_alloc(u64 pages);
+void cxlfork_cvma_free(struct cxlfork_cvma *cv);
+u64 cxlfork_cvma_addr(const struct cxlfork_cvma *cv, const struct vm_area_struct *vma, u64 ia);
+bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia);
+void cxlfork_cvma_set_installed(struct cxlfork_cvma *cv, u64 ia);
+u32 cxlfork_vma_prot(const struct vm_area_struct *vma);
+int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
+			   u64 img_start, u64 img_pgoff, bool wipe);
 void *cxlfork_clone_ctx_of(struct mm_struct *mm);
 void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
-u64 cxlfork_vma_pgoff(struct vm_area_struct *vma);
-u64 cxlfork_vma_start(struct vm_area_struct *vma);
-u64 cxlfork_vma_end(struct vm_area_struct *vma);
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);
-vm_fault_t cxlfork_vma_insert_zero(struct vm_area_struct *vma, u64 addr);
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src);
-vm_fault_t cxlfork_vma_insert_file(struct vm_area_struct *vma, u64 addr, struct file *file, u64 pos);
 bool cxlfork_current_single_threaded(void);
+bool cxlfork_current_shares_state(void);
 int cxlfork_check_special(u64 start, u64 end, const char *name);
+int cxlfork_check_caller(u64 total_pages, u64 data_pages, u32 n_maps);
+int cxlfork_probe_map(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, u64 off);
 int cxlfork_unmap_all_but_special(void);
 long cxlfork_vm_mmap(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, u64 off);
-int cxlfork_prefault_write(u64 addr, u32 n);
-int cxlfork_copy_to_user_page(u64 addr, const void *src);
-void cxlfork_set_mm(const u64 *w, u32 auxv_words);
-int cxlfork_check_regs(const u64 *r);
-void cxlfork_set_regs(const u64 *r, u64 ax);
+void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags);
+struct file *cxlfork_shmem_create(const char *name, u64 size);
+int cxlfork_file_write_page(struct file *file, u64 pos, const void *src);
+void cxlfork_set_mm(const u64 *w, u32 auxv_words, const struct cxlfork_proc_state *p);
+int cxlfork_task_check(const struct cxlfork_task_state *s);
+void *cxlfork_task_prepare(const struct cxlfork_task_state *s, struct file *pin);
+void cxlfork_task_discard(void *prepared);
+void cxlfork_task_set(void *prepared);
 int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures);
 void cxlfork_fpu_set(const void *buf, u32 len);
-int cxlfork_sig_check(const u64 *s);
-void cxlfork_sig_set(const u64 *s);
-void cxlfork_set_comm(const char *comm);
+int cxlfork_proc_check(const struct cxlfork_proc_state *p);
+void cxlfork_proc_set(const struct cxlfork_proc_state *p);
 struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek);
 void cxlfork_file_put(struct file *f);
+int cxlfork_fd_prepare(u32 max_fd, u64 nofile);
 void cxlfork_close_fds_from(u32 first);
-int cxlfork_install_fd(struct file *file, u32 fd, bool cloexec);
+int cxlfork_install_fds(struct file *const *files, const u32 *fds, const bool *cloexec, u32 n, u32 first);
 void cxlfork_kill_current(void);
 
 #endif

@@ -1,15 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cxlfork C shim, restore side: the clone VMAs' vm_operations (faults are
- * handled in Rust, clone.rs), and the pieces of "becoming the
- * clone" that touch kernel structures: unmapping the old address space,
- * mm fields, registers, fs/gs base, FPU, signals, rlimits, file descriptors.
- * All functions act on current. Declared for Rust in ffi.rs.
+ * handled in Rust, clone.rs), and the pieces of "becoming the clone" that
+ * touch kernel structures: checks before the point of no return, unmapping
+ * the old address space, mm fields, registers (through a task_work that
+ * runs after the syscall stored its return value), fs/gs base, FPU, PKRU,
+ * rseq, signals, rlimits, file descriptors. All functions act on current.
+ * Declared for Rust in ffi.rs.
+ *
+ * A clone VMA stands for one VMA of the image ("its image VMA"). Its
+ * vm_private_data is a struct cxlfork_cvma, one per VMA: a split, a
+ * mremap copy or a fork gives the new VMA its own copy (vm_ops->open).
+ * Each records, per page of its image VMA, whether the page was already
+ * installed from the image in this VMA's lineage: a later fault on such a
+ * page means the kernel zapped it (MADV_DONTNEED, a wiped fork child...),
+ * so it reads what any process reads there (zero for anonymous memory, the
+ * file for a file mapping), never the image again.
  */
 #include <linux/anon_inodes.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/futex.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -17,18 +30,25 @@
 #include <linux/pgtable.h>
 #include <linux/ptrace.h>
 #include <linux/resource.h>
+#include <linux/rseq.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/exec_state.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/shmem_fs.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
+#include <linux/task_work.h>
 #include <linux/uaccess.h>
 #include <asm/cacheflush.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
+#include <asm/fpu/xstate.h>
 #include <asm/msr.h>
+#include <asm/pkru.h>
 #include <asm/processor.h>
 #include <asm/ptrace.h>
 #include <asm/segment.h>
@@ -36,27 +56,160 @@
 #include "shim.h"
 
 /* Implemented in Rust (clone.rs): a clone context is reference counted;
- * every clone VMA holds one reference in vm_private_data. */
-vm_fault_t cxlfork_rust_clone_fault(void *ctx, struct vm_area_struct *vma, u64 addr, u32 flags);
+ * every clone VMA holds one reference. */
+vm_fault_t cxlfork_rust_clone_fault(void *ctx, struct cxlfork_cvma *cv, struct vm_area_struct *vma,
+				    u64 addr, u64 ia);
 void cxlfork_rust_ctx_get(void *ctx);
-int cxlfork_rust_clone_access(void *ctx, struct vm_area_struct *vma, u64 addr, void *buf, int len);
+int cxlfork_rust_clone_access(void *ctx, u64 ia, void *buf, int len);
 void cxlfork_rust_ctx_put(void *ctx);
+void cxlfork_rust_clone_fallback(void *ctx, bool file);
+
+#define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
+
+/*
+ * Invariants: ctx holds one context reference; [img_start, img_end) is
+ * the image VMA; the bitmap covers image addresses [bm_start, bm_start +
+ * bm_pages * PAGE_SIZE). Image address of user address a in the VMA:
+ * ((vm_pgoff + (a - vm_start) / PAGE_SIZE) * PAGE_SIZE + delta) mod 2^64.
+ */
+struct cxlfork_cvma {
+	void *ctx;
+	const struct vm_operations_struct *file_ops;	/* a file mapping's own */
+	struct mm_struct *mm;		/* the mm the VMA is in (not referenced) */
+	u64 delta;
+	u64 img_start, img_end;
+	u64 bm_start, bm_pages;
+	u32 img;
+	u32 flags;
+	unsigned long bitmap[];
+};
+
+static u64 cvma_ia(const struct cxlfork_cvma *cv, const struct vm_area_struct *vma, u64 addr)
+{
+	return ((vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT)) << PAGE_SHIFT) + cv->delta;
+}
+
+static bool cvma_bit(const struct cxlfork_cvma *cv, u64 ia, u64 *bit)
+{
+	if (ia < cv->bm_start)
+		return false;
+	*bit = (ia - cv->bm_start) >> PAGE_SHIFT;
+	return *bit < cv->bm_pages;
+}
+
+/* A cvma whose bitmap covers image addresses [bm_start, +pages), zeroed. */
+static struct cxlfork_cvma *cvma_alloc(u64 bm_pages, gfp_t gfp)
+{
+	return kvzalloc(struct_size_t(struct cxlfork_cvma, bitmap, BITS_TO_LONGS(bm_pages)), gfp);
+}
+
+struct cxlfork_cvma *cxlfork_cvma_alloc(u64 pages)
+{
+	return cvma_alloc(pages, GFP_KERNEL_ACCOUNT);
+}
+
+void cxlfork_cvma_free(struct cxlfork_cvma *cv)
+{
+	kvfree(cv);
+}
+
+/* User address of image address ia in vma (0 if it is not there). */
+u64 cxlfork_cvma_addr(const struct cxlfork_cvma *cv, const struct vm_area_struct *vma, u64 ia)
+{
+	u64 pg, a;
+
+	if (ia < cv->img_start || ia >= cv->img_end)
+		return 0;
+	pg = ((ia - cv->delta) >> PAGE_SHIFT) - vma->vm_pgoff;
+	a = vma->vm_start + (pg << PAGE_SHIFT);
+	if (pg >= vma_pages(vma) || cvma_ia(cv, vma, a) != ia)
+		return 0;
+	return a;
+}
+
+/* Whether image page ia was installed in this VMA's lineage. */
+bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia)
+{
+	u64 bit;
+
+	if (cv->flags & CVMA_WIPED)
+		return true;
+	return !cvma_bit(cv, ia, &bit) || test_bit(bit, cv->bitmap);
+}
+
+void cxlfork_cvma_set_installed(struct cxlfork_cvma *cv, u64 ia)
+{
+	u64 bit;
+
+	if (cvma_bit(cv, ia, &bit))
+		set_bit(bit, cv->bitmap);
+}
+
+/* PROT_READ/WRITE/EXEC of a VMA now. */
+u32 cxlfork_vma_prot(const struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & VM_READ ? PROT_READ : 0) | (vma->vm_flags & VM_WRITE ? PROT_WRITE : 0) |
+	       (vma->vm_flags & VM_EXEC ? PROT_EXEC : 0);
+}
 
 static vm_fault_t clone_fault(struct vm_fault *vmf)
 {
-	return cxlfork_rust_clone_fault(vmf->vma->vm_private_data, vmf->vma,
-					vmf->address & PAGE_MASK, vmf->flags);
+	struct vm_area_struct *vma = vmf->vma;
+	struct cxlfork_cvma *cv = vma->vm_private_data;
+	u64 addr = vmf->address & PAGE_MASK;
+	u64 ia = cvma_ia(cv, vma, addr);
+	vm_fault_t r = CXLFORK_FAULT_FALLBACK;
+
+	if (!cxlfork_cvma_installed(cv, ia) && ia >= cv->img_start && ia < cv->img_end)
+		r = cxlfork_rust_clone_fault(cv->ctx, cv, vma, addr, ia);
+	if (r != CXLFORK_FAULT_FALLBACK)
+		return r;
+	/* Not (or no longer) the image's: what any process reads here. */
+	if (cv->file_ops)
+		return cv->file_ops->fault(vmf);
+	return vmf_insert_mixed(vma, addr, zero_pfn(addr));
 }
 
-/* A VMA was duplicated (fork) or split: the copy holds its own reference. */
+/*
+ * A VMA was duplicated: split (same mm), moved by mremap (same mm) or
+ * copied by fork (another mm). The copy gets its own cvma covering its own
+ * range. vm_ops->open cannot fail: the allocation may not either (it is
+ * small: one bit per page).
+ */
 static void clone_open(struct vm_area_struct *vma)
 {
-	cxlfork_rust_ctx_get(vma->vm_private_data);
+	const struct cxlfork_cvma *src = vma->vm_private_data;
+	u64 first = cvma_ia(src, vma, vma->vm_start), last = cvma_ia(src, vma, vma->vm_end - PAGE_SIZE);
+	u64 start = max(first, src->bm_start), end = min(last + PAGE_SIZE, src->bm_start + (src->bm_pages << PAGE_SHIFT));
+	u64 pages = (start < end && first <= last) ? (end - start) >> PAGE_SHIFT : 0, i, bit;
+	struct cxlfork_cvma *cv = cvma_alloc(pages, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+
+	memcpy(cv, src, sizeof(*cv));
+	cv->bm_start = start;
+	cv->bm_pages = pages;
+	for (i = 0; i < pages; i++)
+		if (cvma_bit(src, start + (i << PAGE_SHIFT), &bit) && test_bit(bit, src->bitmap))
+			__set_bit(i, cv->bitmap);
+	if (vma->vm_mm != src->mm) {
+		/* fork: the child's copy of a wipe-on-fork VMA reads zero. */
+		cv->mm = vma->vm_mm;
+		if (vma->vm_flags & VM_WIPEONFORK)
+			cv->flags |= CVMA_WIPED;
+	}
+	cxlfork_rust_ctx_get(cv->ctx);
+	vma->vm_private_data = cv;
+	if (cv->file_ops && cv->file_ops->open)
+		cv->file_ops->open(vma);
 }
 
 static void clone_close(struct vm_area_struct *vma)
 {
-	cxlfork_rust_ctx_put(vma->vm_private_data);
+	struct cxlfork_cvma *cv = vma->vm_private_data;
+
+	if (cv->file_ops && cv->file_ops->close)
+		cv->file_ops->close(vma);
+	cxlfork_rust_ctx_put(cv->ctx);
+	kvfree(cv);
 }
 
 /*
@@ -66,9 +219,12 @@ static void clone_close(struct vm_area_struct *vma)
  */
 static int clone_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len, int write)
 {
-	if (write)
+	struct cxlfork_cvma *cv = vma->vm_private_data;
+	u64 ia = cvma_ia(cv, vma, addr & PAGE_MASK) + (addr & ~PAGE_MASK);
+
+	if (write || (cv->flags & CVMA_WIPED) || ia < cv->img_start || ia >= cv->img_end)
 		return -EINVAL;
-	return cxlfork_rust_clone_access(vma->vm_private_data, vma, addr, buf, len);
+	return cxlfork_rust_clone_access(cv->ctx, ia, buf, len);
 }
 
 static const struct vm_operations_struct clone_vm_ops = {
@@ -92,12 +248,14 @@ struct file *cxlfork_module_pin_file(void)
 }
 
 /*
- * Turn the fresh anonymous private mapping [addr, addr + len) of current into
- * a clone VMA of ctx (which gives it one reference): faults then go to the
- * clone's handler. Its vm_pgoff (addr >> PAGE_SHIFT, kept across mremap)
- * names the image address of each page.
+ * Turn the fresh mapping [addr, addr + len) of current (anonymous private,
+ * or a private mapping of file) into a clone VMA for image VMA img at
+ * image address img_start (file page offset img_pgoff). cv (from
+ * cxlfork_cvma_alloc, sized for the image VMA) and one context reference
+ * are taken over on success.
  */
-int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx)
+int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
+			   u64 img_start, u64 img_pgoff, bool wipe)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
@@ -105,13 +263,34 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx)
 
 	mmap_write_lock(mm);
 	vma = find_vma(mm, addr);
-	if (vma && vma->vm_start == addr && vma->vm_end == addr + len && !vma->vm_file &&
-	    !vma->vm_ops && !vma->anon_vma && vma->vm_pgoff == addr >> PAGE_SHIFT) {
-		vm_flags_set(vma, VM_MIXEDMAP);
-		vma->vm_private_data = ctx;
-		vma->vm_ops = &clone_vm_ops;
-		ret = 0;
+	if (!vma || vma->vm_start != addr || vma->vm_end != addr + len || vma->anon_vma ||
+	    (vma->vm_flags & VM_SHARED))
+		goto out;
+	if (vma->vm_file) {
+		if (!vma->vm_ops || !vma->vm_ops->fault || vma->vm_ops->huge_fault ||
+		    vma->vm_pgoff != img_pgoff)
+			goto out;
+		cv->file_ops = vma->vm_ops;
+		cv->delta = img_start - (img_pgoff << PAGE_SHIFT);
+	} else {
+		if (vma->vm_ops || vma->vm_pgoff != addr >> PAGE_SHIFT)
+			goto out;
+		cv->delta = 0;
 	}
+	cv->ctx = ctx;
+	cv->mm = mm;
+	cv->img = img;
+	cv->img_start = img_start;
+	cv->img_end = img_start + len;
+	cv->bm_start = img_start;
+	cv->bm_pages = len >> PAGE_SHIFT;
+	if (wipe)
+		vm_flags_set(vma, VM_WIPEONFORK);
+	vm_flags_set(vma, VM_MIXEDMAP);
+	vma->vm_private_data = cv;
+	vma->vm_ops = &clone_vm_ops;
+	ret = 0;
+out:
 	mmap_write_unlock(mm);
 	return ret;
 }
@@ -127,7 +306,7 @@ void *cxlfork_clone_ctx_of(struct mm_struct *mm)
 		return NULL;
 	while ((vma = find_vma(mm, addr))) {
 		if (vma->vm_ops == &clone_vm_ops) {
-			ctx = vma->vm_private_data;
+			ctx = ((struct cxlfork_cvma *)vma->vm_private_data)->ctx;
 			cxlfork_rust_ctx_get(ctx);
 			break;
 		}
@@ -137,36 +316,29 @@ void *cxlfork_clone_ctx_of(struct mm_struct *mm)
 	return ctx;
 }
 
-u64 cxlfork_vma_pgoff(struct vm_area_struct *vma)
-{
-	return vma->vm_pgoff;
-}
-
-u64 cxlfork_vma_start(struct vm_area_struct *vma)
-{
-	return vma->vm_start;
-}
-
-u64 cxlfork_vma_end(struct vm_area_struct *vma)
-{
-	return vma->vm_end;
-}
-
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn)
 {
 	return vmf_insert_mixed(vma, addr, pfn);
 }
 
-vm_fault_t cxlfork_vma_insert_zero(struct vm_area_struct *vma, u64 addr)
+/*
+ * Map a local copy of 4 KiB of pool memory at src read-only at addr (a
+ * write then takes the kernel's copy-on-write). The page is charged to the
+ * faulting task's memory cgroup.
+ */
+vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src)
 {
-	return vmf_insert_mixed(vma, addr, zero_pfn(addr));
-}
+	struct page *page = alloc_page(GFP_HIGHUSER | __GFP_ACCOUNT);
+	void *dst;
+	int err;
 
-/* Map a local page read-only at addr (it takes its own reference). */
-static vm_fault_t insert_local(struct vm_area_struct *vma, u64 addr, struct page *page)
-{
-	int err = vm_insert_page(vma, addr, page);
-
+	if (!page)
+		return VM_FAULT_OOM;
+	dst = kmap_local_page(page);
+	clflush_cache_range((void *)src, PAGE_SIZE);
+	memcpy(dst, src, PAGE_SIZE);
+	kunmap_local(dst);
+	err = vm_insert_page(vma, addr, page);
 	put_page(page);
 	if (err == -ENOMEM)
 		return VM_FAULT_OOM;
@@ -175,49 +347,28 @@ static vm_fault_t insert_local(struct vm_area_struct *vma, u64 addr, struct page
 	return VM_FAULT_NOPAGE;
 }
 
-/* Map a local copy of 4 KiB of pool memory at src (read with the pool's
- * invalidate-then-read rule). */
-vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src)
-{
-	struct page *page = alloc_page(GFP_HIGHUSER);
-	void *dst;
-
-	if (!page)
-		return VM_FAULT_OOM;
-	dst = kmap_local_page(page);
-	clflush_cache_range((void *)src, PAGE_SIZE);
-	memcpy(dst, src, PAGE_SIZE);
-	kunmap_local(dst);
-	return insert_local(vma, addr, page);
-}
-
-/* Map a local page holding the file's bytes at pos (a private file page
- * the image does not hold). SIGBUS past the end, as a file mapping. */
-vm_fault_t cxlfork_vma_insert_file(struct vm_area_struct *vma, u64 addr, struct file *file, u64 pos)
-{
-	struct page *page;
-	loff_t off = pos;
-	ssize_t n;
-	void *dst;
-
-	if (pos >= i_size_read(file_inode(file)))
-		return VM_FAULT_SIGBUS;
-	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
-	if (!page)
-		return VM_FAULT_OOM;
-	dst = kmap_local_page(page);
-	n = kernel_read(file, dst, PAGE_SIZE, &off);
-	kunmap_local(dst);
-	if (n < 0) {
-		put_page(page);
-		return VM_FAULT_SIGBUS;
-	}
-	return insert_local(vma, addr, page);
-}
-
 bool cxlfork_current_single_threaded(void)
 {
 	return get_nr_threads(current) == 1 && current == current->group_leader;
+}
+
+/*
+ * Whether current shares its mm, file table, fs or signal handlers with
+ * another task (CLONE_VM/FILES/FS/SIGHAND without being a thread of it):
+ * replacing them would change that other task too.
+ */
+bool cxlfork_current_shares_state(void)
+{
+	bool shared;
+
+	/* mm_users alone also counts transient readers (/proc, GUP). */
+	shared = (mm_flags_test(MMF_MULTIPROCESS, current->mm) && atomic_read(&current->mm->mm_users) > 1) ||
+		 atomic_read(&current->files->count) > 1 ||
+		 refcount_read(&current->sighand->count) > 1;
+	task_lock(current);
+	shared = shared || (current->fs && current->fs->users > 1);
+	task_unlock(current);
+	return shared;
 }
 
 /* Does current have the special mapping `name` exactly at [start, end)? */
@@ -237,6 +388,78 @@ int cxlfork_check_special(u64 start, u64 end, const char *name)
 	}
 	mmap_read_unlock(mm);
 	return ret;
+}
+
+/* vm.max_map_count (not visible to modules but through its sysctl file). */
+static int max_map_count(void)
+{
+	struct file *f = filp_open("/proc/sys/vm/max_map_count", O_RDONLY, 0);
+	char buf[24] = {};
+	loff_t pos = 0;
+	int v = DEFAULT_MAX_MAP_COUNT;
+
+	if (IS_ERR(f))
+		return v;
+	if (kernel_read(f, buf, sizeof(buf) - 1, &pos) > 0 && kstrtoint(strim(buf), 10, &v))
+		v = DEFAULT_MAX_MAP_COUNT;
+	fput(f);
+	return v;
+}
+
+/*
+ * Before the point of no return: can every mapping of current but the
+ * special ones be unmapped (none sealed)? And will the image's mappings
+ * fit current's limits (address space and data rlimits, map count)?
+ */
+int cxlfork_check_caller(u64 total_pages, u64 data_pages, u32 n_maps)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u64 addr = 0;
+	int ret = 0;
+
+	mmap_read_lock(mm);
+	while ((vma = find_vma(mm, addr))) {
+		if (!cxlfork_special_name(vma) && VM_SEALED != VM_NONE && (vma->vm_flags & VM_SEALED)) {
+			pr_info("cxlfork: restore: the caller has a sealed mapping at %#lx\n", vma->vm_start);
+			ret = -EPERM;
+			break;
+		}
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+	if (total_pages > rlimit(RLIMIT_AS) >> PAGE_SHIFT || data_pages > rlimit(RLIMIT_DATA) >> PAGE_SHIFT) {
+		pr_info("cxlfork: restore: the image's %llu pages exceed the caller's RLIMIT_AS/RLIMIT_DATA\n",
+			total_pages);
+		return -ENOMEM;
+	}
+	if (n_maps >= max_map_count()) {
+		pr_info("cxlfork: restore: the image's %u mappings exceed vm.max_map_count\n", n_maps);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Before the point of no return: would mapping file (or anonymous memory
+ * if NULL) with these protections be allowed (LSMs, noexec mounts, file
+ * modes, mmap_min_addr)? Maps it at addr if it is free (MAP_FIXED_NOREPLACE;
+ * -EEXIST is no answer and counts as allowed), anywhere if addr is 0, and
+ * unmaps it at once.
+ */
+int cxlfork_probe_map(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, u64 off)
+{
+	unsigned long r;
+
+	if (addr)
+		flags |= MAP_FIXED_NOREPLACE;
+	r = vm_mmap(file, addr, len, prot, flags, off);
+	if (IS_ERR_VALUE(r))
+		return (long)r == -EEXIST ? 0 : (long)r;
+	vm_munmap(r, len);
+	return 0;
 }
 
 /* Unmap every mapping of current except the special ones (vdso, vvar). */
@@ -271,34 +494,60 @@ long cxlfork_vm_mmap(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, 
 	return vm_mmap(file, addr, len, prot, flags, off);
 }
 
-/* Break copy-on-write of n pages at addr now (MoW prefetch): a write GUP
- * takes the clone's own fault path, then the kernel's CoW. */
-int cxlfork_prefault_write(u64 addr, u32 n)
+/* Set image VMA flags a fork child keeps that mmap cannot give (on the
+ * mapping at exactly [addr, addr + len)). */
+void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags)
 {
-	struct page *pages[64];
-	long got;
-	u32 i;
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	vm_flags_t set = 0;
 
-	if (n > ARRAY_SIZE(pages))
-		return -EINVAL;
-	mmap_read_lock(current->mm);
-	got = get_user_pages(addr, n, FOLL_WRITE | FOLL_FORCE, pages);
-	mmap_read_unlock(current->mm);
-	if (got < 0)
-		return got;
-	for (i = 0; i < got; i++)
-		put_page(pages[i]);
-	return got == n ? 0 : -EFAULT;
+	if (image_flags & CXLFORK_VM_DONTDUMP)
+		set |= VM_DONTDUMP;
+	if (image_flags & CXLFORK_VM_WIPEONFORK)
+		set |= VM_WIPEONFORK;
+	if (image_flags & CXLFORK_VM_HUGEPAGE)
+		set |= VM_HUGEPAGE;
+	if (image_flags & CXLFORK_VM_NOHUGEPAGE)
+		set |= VM_NOHUGEPAGE;
+	if (!set)
+		return;
+	mmap_write_lock(mm);
+	vma = find_vma(mm, addr);
+	if (vma && vma->vm_start == addr && vma->vm_end == addr + len) {
+		if (vma->vm_file || (vma->vm_flags & VM_SHARED))
+			set &= ~VM_WIPEONFORK;	/* madvise refuses it there too */
+		vm_flags_set(vma, set);
+	}
+	mmap_write_unlock(mm);
 }
 
-int cxlfork_copy_to_user_page(u64 addr, const void *src)
+/*
+ * A shmem file of size bytes holding a shared anonymous mapping's content
+ * (MAP_SHARED|MAP_ANONYMOUS, memfd, deleted tmpfs file): made and filled
+ * before the point of no return, mapped after it.
+ */
+struct file *cxlfork_shmem_create(const char *name, u64 size)
 {
+	return shmem_file_setup(name, size, mk_vma_flags(VMA_NORESERVE_BIT));
+}
+
+/* Write 4 KiB of pool memory at src to file at pos (invalidate, then read). */
+int cxlfork_file_write_page(struct file *file, u64 pos, const void *src)
+{
+	loff_t off = pos;
+	ssize_t n;
+
 	clflush_cache_range((void *)src, PAGE_SIZE);
-	return copy_to_user((void __user *)addr, src, PAGE_SIZE) ? -EFAULT : 0;
+	n = kernel_write(file, src, PAGE_SIZE, &off);
+	if (n < 0)
+		return n;
+	return n == PAGE_SIZE ? 0 : -EIO;
 }
 
-/* mm fields in MmImage layout (11 words, then auxv). */
-void cxlfork_set_mm(const u64 *w, u32 auxv_words)
+/* mm fields in MmImage layout (11 words, then auxv), and the image's mm
+ * flags a fork child keeps (after checks by cxlfork_proc_check). */
+void cxlfork_set_mm(const u64 *w, u32 auxv_words, const struct cxlfork_proc_state *p)
 {
 	struct mm_struct *mm = current->mm;
 	u32 i;
@@ -317,56 +566,197 @@ void cxlfork_set_mm(const u64 *w, u32 auxv_words)
 	mm->env_end = w[10];
 	for (i = 0; i < ARRAY_SIZE(mm->saved_auxv); i++)
 		mm->saved_auxv[i] = i < auxv_words ? w[11 + i] : 0;
+	if (p->mm_flags & CXLFORK_MMF_THP_DISABLE)
+		mm_flags_set(MMF_DISABLE_THP_COMPLETELY, mm);
+	if (p->mm_flags & CXLFORK_MMF_THP_DISABLE_EXCEPT_ADVISED)
+		mm_flags_set(MMF_DISABLE_THP_EXCEPT_ADVISED, mm);
+	/* A fork child keeps MDWE unless it was set with PR_MDWE_NO_INHERIT. */
+	if ((p->mm_flags & CXLFORK_MMF_MDWE) && !(p->mm_flags & CXLFORK_MMF_MDWE_NO_INHERIT))
+		mm_flags_set(MMF_HAS_MDWE, mm);
+	__mm_flags_set_mask_bits_word(mm, MMF_DUMP_FILTER_MASK,
+				      ((unsigned long)p->coredump_filter << MMF_DUMP_FILTER_SHIFT) & MMF_DUMP_FILTER_MASK);
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+	mm->context.pkey_allocation_map = p->pkey_map;
+	mm->context.execute_only_pkey = (s16)(s32)p->exec_only_pkey;
+#endif
 	mmap_write_unlock(mm);
 }
 
 #define USER_FLAGS (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | \
 		    X86_EFLAGS_SF | X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_OF | \
-		    X86_EFLAGS_RF | X86_EFLAGS_AC)
+		    X86_EFLAGS_RF | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
-/* Registers in RegsImage layout: user segments, canonical ip/sp/bases. */
-int cxlfork_check_regs(const u64 *r)
+/*
+ * Per-thread state an image may install into current: user segments,
+ * canonical ip/sp/bases, an rseq area as sys_rseq would accept it, a robust
+ * list head of the only size the kernel knows, a valid altstack.
+ */
+int cxlfork_task_check(const struct cxlfork_task_state *s)
 {
-	const struct pt_regs *p = (const struct pt_regs *)r;
+	const struct pt_regs *p = (const struct pt_regs *)s->regs;
 
 	if (p->cs != __USER_CS || p->ss != __USER_DS)
 		return -EINVAL;
 	if (p->ip >= TASK_SIZE_MAX || p->sp >= TASK_SIZE_MAX)
 		return -EINVAL;
-	if (r[21] >= TASK_SIZE_MAX || r[22] >= TASK_SIZE_MAX)	/* fs, gs base */
+	if (s->fs_base >= TASK_SIZE_MAX || s->gs_base >= TASK_SIZE_MAX)
+		return -EINVAL;
+	if (s->rseq) {
+		if (!IS_ENABLED(CONFIG_RSEQ) || s->rseq >= TASK_SIZE_MAX || s->rseq_len < 32 ||
+		    s->rseq_len > PAGE_SIZE || !IS_ALIGNED(s->rseq, 32) || s->rseq_version < 1 ||
+		    s->rseq_version > 2)
+			return -EINVAL;
+	}
+	if (s->robust_list && (s->robust_list >= TASK_SIZE_MAX || s->robust_len != sizeof(struct robust_list_head)))
+		return -EINVAL;
+	if (s->clear_child_tid >= TASK_SIZE_MAX)
+		return -EINVAL;
+	if (s->ss_flags & ~(SS_DISABLE | SS_AUTODISARM))
+		return -EINVAL;
+	if (!(s->ss_flags & SS_DISABLE) && (s->ss_size < MINSIGSTKSZ || s->ss_sp >= TASK_SIZE_MAX))
 		return -EINVAL;
 	return 0;
 }
 
-/* Install the image's registers into current's pt_regs (returned to user
- * space by the syscall exit path, through IRET since they changed), with
- * ax as given, and its fs/gs bases. */
-void cxlfork_set_regs(const u64 *r, u64 ax)
+/*
+ * The last of a restore, run on the clone's way back to user space, after
+ * the syscall has stored its own return value in ax (which carries only an
+ * int through the ioctl path): the image's full registers, then what needs
+ * the clone's memory in place (its tid written where CLONE_CHILD_SETTID
+ * would), then PKRU (last: it may forbid the kernel's own user accesses).
+ * TWA_SIGNAL: it runs before any signal frame is built from these registers.
+ */
+struct restore_work {
+	struct callback_head cb;
+	struct cxlfork_task_state s;
+	struct file *pin;		/* keeps this code loaded until the work ran */
+};
+
+static void restore_work_fn(struct callback_head *cb)
 {
+	struct restore_work *w = container_of(cb, struct restore_work, cb);
 	struct pt_regs *regs = current_pt_regs();
 	unsigned long flags = regs->flags;
+	pid_t tid = task_pid_vnr(current);
 
-	memcpy(regs, r, sizeof(*regs));
-	regs->flags = (flags & ~USER_FLAGS) | (((const struct pt_regs *)r)->flags & USER_FLAGS);
+	memcpy(regs, w->s.regs, sizeof(*regs));
+	regs->flags = (flags & ~USER_FLAGS) | (((const struct pt_regs *)w->s.regs)->flags & USER_FLAGS);
 	regs->flags |= X86_EFLAGS_IF;
 	regs->cs = __USER_CS;
 	regs->ss = __USER_DS;
-	regs->ax = ax;
+	regs->orig_ax = -1;
+	if (!(current->flags & PF_EXITING) && w->s.clear_child_tid)
+		put_user(tid, (int __user *)w->s.clear_child_tid);	/* as CLONE_CHILD_SETTID: errors ignored */
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		preempt_disable();
+		current->thread.pkru = w->s.pkru;
+		write_pkru(w->s.pkru);
+		preempt_enable();
+	}
+#endif
+	fput(w->pin);	/* deferred: runs after this function returned */
+	kfree(w);
+}
+
+/* Before the point of no return: everything cxlfork_task_set needs. */
+void *cxlfork_task_prepare(const struct cxlfork_task_state *s, struct file *pin)
+{
+	struct restore_work *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	memcpy(&w->s, s, sizeof(*s));
+	init_task_work(&w->cb, restore_work_fn);
+	w->pin = get_file(pin);
+	return w;
+}
+
+void cxlfork_task_discard(void *prepared)
+{
+	struct restore_work *w = prepared;
+
+	fput(w->pin);
+	kfree(w);
+}
+
+/*
+ * Install the image thread's state into current: registers now (so that
+ * nothing between here and user space sees the caller's) and again from
+ * the task_work (ax then gets its full 64 bits), fs/gs base, signal mask,
+ * altstack, rseq (the caller's own registration goes: its area is gone),
+ * robust list, child tid address, timer slack, name. Consumes prepared.
+ */
+void cxlfork_task_set(void *prepared)
+{
+	struct restore_work *w = prepared;
+	const struct cxlfork_task_state *s = &w->s;
+	struct pt_regs *regs = current_pt_regs();
+	unsigned long flags = regs->flags;
+	sigset_t blocked;
+
+	memcpy(regs, s->regs, sizeof(*regs));
+	regs->flags = (flags & ~USER_FLAGS) | (((const struct pt_regs *)s->regs)->flags & USER_FLAGS);
+	regs->flags |= X86_EFLAGS_IF;
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
 	regs->orig_ax = -1;
 
 	preempt_disable();
 	loadsegment(fs, 0);
 	current->thread.fsindex = 0;
-	current->thread.fsbase = r[21];
-	wrmsrq(MSR_FS_BASE, r[21]);
+	current->thread.fsbase = s->fs_base;
+	wrmsrq(MSR_FS_BASE, s->fs_base);
 	current->thread.gsindex = 0;
-	current->thread.gsbase = r[22];
-	wrmsrq(MSR_KERNEL_GS_BASE, r[22]);
+	current->thread.gsbase = s->gs_base;
+	wrmsrq(MSR_KERNEL_GS_BASE, s->gs_base);
 	preempt_enable();
+
+	blocked.sig[0] = s->blocked & ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &blocked, NULL);
+	if (s->ss_flags & SS_DISABLE) {
+		current->sas_ss_sp = 0;
+		current->sas_ss_size = 0;
+		current->sas_ss_flags = SS_DISABLE;
+	} else {
+		current->sas_ss_sp = s->ss_sp;
+		current->sas_ss_size = s->ss_size;
+		current->sas_ss_flags = s->ss_flags;
+	}
+#ifdef CONFIG_RSEQ
+	rseq_reset(current);
+	if (s->rseq) {
+		/* As sys_rseq registers it; the kernel rewrites the area's ids
+		 * on the way out (rseq_force_update), in the clone's memory. */
+		current->rseq.usrptr = (struct rseq __user *)s->rseq;
+		current->rseq.len = s->rseq_len;
+		current->rseq.sig = s->rseq_sig;
+		current->rseq.event.has_rseq = s->rseq_version;
+		rseq_force_update();
+	}
+#endif
+#ifdef CONFIG_FUTEX
+	current->futex.robust_list = (struct robust_list_head __user *)s->robust_list;
+#ifdef CONFIG_COMPAT
+	current->futex.compat_robust_list = NULL;
+#endif
+#endif
+	current->clear_child_tid = (int __user *)s->clear_child_tid;
+	current->set_child_tid = NULL;
+	current->timer_slack_ns = s->timer_slack_ns;
+	task_lock(current);
+	strscpy_pad(current->comm, s->comm, TASK_COMM_LEN);
+	task_unlock(current);
+
+	/* Cannot fail: current is not exiting (it is in this syscall). */
+	if (task_work_add(current, &w->cb, TWA_SIGNAL))
+		cxlfork_task_discard(w);
 }
 
 /* The image's xsave buffer must be one XRSTOR(S) accepts on this CPU for
- * this task: same size and features, header and MXCSR reserved bits clear. */
+ * this task: same size and features, header and MXCSR reserved bits clear,
+ * user components only (supervisor state, e.g. CET or PASID, is never
+ * taken from an image: it comes back in its init state). */
 int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures)
 {
 	struct fpstate *fps = x86_task_fpu(current)->fpstate;
@@ -384,7 +774,9 @@ int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures)
 		const struct xstate_header *mine = (void *)&fps->regs + sizeof(struct fxregs_state);
 		int i;
 
-		if (h->xfeatures & ~fps->xfeatures)
+		if (h->xfeatures & ~fps->user_xfeatures)
+			return -EINVAL;
+		if (h->xfeatures & XFEATURE_MASK_SUPERVISOR_ALL)
 			return -EINVAL;
 		if (h->xcomp_bv != mine->xcomp_bv)
 			return -EINVAL;
@@ -395,7 +787,8 @@ int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures)
 	return 0;
 }
 
-/* Replace current's saved user FPU state; it is loaded on return to user. */
+/* Replace current's saved user FPU state; it is loaded on return to user.
+ * PKRU is not taken from the buffer (the kernel keeps it in thread.pkru). */
 void cxlfork_fpu_set(const void *buf, u32 len)
 {
 	kernel_fpu_begin();	/* saves the live user state, marks it to reload */
@@ -403,60 +796,67 @@ void cxlfork_fpu_set(const void *buf, u32 len)
 	kernel_fpu_end();
 }
 
-/* Signal state in SigImage layout (see cxlfork_target_sig). */
-int cxlfork_sig_check(const u64 *s)
+/* Signal actions a sigaction() call could install, limits setrlimit()
+ * would allow (raising a hard limit needs CAP_SYS_RESOURCE; RLIMIT_NOFILE
+ * is bounded by nr_open, not visible here: it is never raised). */
+int cxlfork_proc_check(const struct cxlfork_proc_state *p)
 {
 	int i;
 
-	if (s[4 * (SIGKILL - 1)] || s[4 * (SIGSTOP - 1)])
+	if (p->actions[SIGKILL - 1][0] || p->actions[SIGSTOP - 1][0])
 		return -EINVAL;
+	for (i = 0; i < CXLFORK_NSIG; i++)
+		if (p->actions[i][0] > 1 && p->actions[i][0] >= TASK_SIZE_MAX)
+			return -EINVAL;
 	for (i = 0; i < CXLFORK_NRLIMITS && i < RLIM_NLIMITS; i++) {
-		u64 cur = s[260 + 2 * i], max = s[261 + 2 * i];
+		u64 cur = p->rlim[i][0], max = p->rlim[i][1];
 
 		if (cur > max)
 			return -EINVAL;
-		/* Raising a hard limit needs CAP_SYS_RESOURCE; RLIMIT_NOFILE is
-		 * never raised (its ceiling, nr_open, is not visible here). */
 		if (max > READ_ONCE(current->signal->rlim[i].rlim_max) &&
 		    (i == RLIMIT_NOFILE || !capable(CAP_SYS_RESOURCE)))
 			return -EPERM;
 	}
+	if (p->umask & ~0777)
+		return -EINVAL;
 	return 0;
 }
 
-void cxlfork_sig_set(const u64 *s)
+/* Install the process-wide state (checked by cxlfork_proc_check). */
+void cxlfork_proc_set(const struct cxlfork_proc_state *p)
 {
 	struct k_sigaction *ka = current->sighand->action;
-	sigset_t blocked;
 	int i;
 
 	spin_lock_irq(&current->sighand->siglock);
 	for (i = 0; i < CXLFORK_NSIG; i++) {
-		ka[i].sa.sa_handler = (__sighandler_t)s[4 * i];
-		ka[i].sa.sa_flags = s[4 * i + 1];
-		ka[i].sa.sa_restorer = (__sigrestore_t)s[4 * i + 2];
-		ka[i].sa.sa_mask.sig[0] = s[4 * i + 3] & ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
+		ka[i].sa.sa_handler = (__sighandler_t)p->actions[i][0];
+		ka[i].sa.sa_flags = p->actions[i][1] & UAPI_SA_FLAGS;
+		ka[i].sa.sa_restorer = (__sigrestore_t)p->actions[i][2];
+		ka[i].sa.sa_mask.sig[0] = p->actions[i][3] & ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
 	}
 	spin_unlock_irq(&current->sighand->siglock);
-	blocked.sig[0] = s[256] & ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
-	sigprocmask(SIG_SETMASK, &blocked, NULL);
-	current->sas_ss_sp = s[257];
-	current->sas_ss_size = s[258];
-	current->sas_ss_flags = s[259];
 	task_lock(current->group_leader);
 	for (i = 0; i < CXLFORK_NRLIMITS && i < RLIM_NLIMITS; i++) {
-		current->signal->rlim[i].rlim_cur = s[260 + 2 * i];
-		current->signal->rlim[i].rlim_max = s[261 + 2 * i];
+		current->signal->rlim[i].rlim_cur = p->rlim[i][0];
+		current->signal->rlim[i].rlim_max = p->rlim[i][1];
 	}
 	task_unlock(current->group_leader);
-	current->personality = s[292];
-}
-
-void cxlfork_set_comm(const char *comm)
-{
+	current->personality = p->personality;
 	task_lock(current);
-	strscpy_pad(current->comm, comm, TASK_COMM_LEN);
+	if (current->fs)
+		current->fs->umask = p->umask;
 	task_unlock(current);
+	if (p->proc_flags & CXLFORK_PROC_NO_NEW_PRIVS)
+		task_set_no_new_privs(current);
+	/* A non-default dumpability (off, or root-only) is kept: the clone's
+	 * memory is the original's. Current is single-threaded (checked), so
+	 * its exec_state is its own (what task_exec_state_set_dumpable does). */
+	if (p->dumpable != TASK_DUMPABLE_OWNER) {
+		struct task_exec_state *es = rcu_dereference_protected(current->exec_state, true);
+
+		WRITE_ONCE(es->dumpable, p->dumpable);
+	}
 }
 
 struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek)
@@ -479,6 +879,40 @@ void cxlfork_file_put(struct file *f)
 	fput(f);
 }
 
+/*
+ * Before the point of no return: make current's descriptor table large
+ * enough for fd max_fd (so installing it later allocates nothing), and
+ * check the image's RLIMIT_NOFILE (installed before the descriptors)
+ * allows it. Current's own descriptors are left as they are.
+ */
+int cxlfork_fd_prepare(u32 max_fd, u64 nofile)
+{
+	int *held, n_held = 0, n, i, ret = 0;
+
+	if ((u64)max_fd >= nofile)
+		return -EMFILE;
+	if ((u64)max_fd >= rlimit(RLIMIT_NOFILE))
+		return -EMFILE;
+	held = kvmalloc_array(max_fd + 1, sizeof(*held), GFP_KERNEL);
+	if (!held)
+		return -ENOMEM;
+	/* Reserving the lowest free numbers up to max_fd grows the table. */
+	for (;;) {
+		n = get_unused_fd_flags(0);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		held[n_held++] = n;
+		if ((u32)n >= max_fd || n_held > max_fd)
+			break;
+	}
+	for (i = 0; i < n_held; i++)
+		put_unused_fd(held[i]);
+	kvfree(held);
+	return ret;
+}
+
 /* Close current's descriptors from `first` up. */
 void cxlfork_close_fds_from(u32 first)
 {
@@ -491,35 +925,52 @@ void cxlfork_close_fds_from(u32 first)
 		close_fd(fd);
 }
 
-/* Install file at descriptor number fd (free), by reserving the lower free
- * numbers first (there is no exported dup2 for modules). Takes a file ref. */
-int cxlfork_install_fd(struct file *file, u32 fd, bool cloexec)
+/*
+ * Install files[i] at descriptor fds[i] (n of them, fds strictly
+ * increasing, each >= first; current's descriptors from first up are
+ * closed, its table is large enough: cxlfork_fd_prepare). There is no dup2
+ * for modules: the lowest free numbers below each target are reserved and
+ * released at the end. Nothing here allocates. Takes its own references.
+ */
+int cxlfork_install_fds(struct file *const *files, const u32 *fds, const bool *cloexec, u32 n, u32 first)
 {
-	int *held, n_held = 0, n, i, ret = -EBUSY;
+	u32 i, fd, top = first;
+	int got, ret = 0;
 
-	held = kmalloc_array(fd + 1, sizeof(*held), GFP_KERNEL);
-	if (!held)
-		return -ENOMEM;
-	for (;;) {
-		n = get_unused_fd_flags(cloexec ? O_CLOEXEC : 0);
-		if (n < 0) {
-			ret = n;
-			break;
+
+	for (i = 0; i < n && !ret; i++) {
+		for (;;) {
+			got = get_unused_fd_flags(cloexec[i] ? O_CLOEXEC : 0);
+			if (got < 0) {
+				ret = got;
+				break;
+			}
+			top = max_t(u32, top, got + 1);
+			if ((u32)got == fds[i]) {
+				fd_install(got, get_file(files[i]));
+				break;
+			}
+			if ((u32)got > fds[i]) {	/* taken: only if fds is not increasing */
+				ret = -EBUSY;
+				break;
+			}
 		}
-		if ((u32)n == fd) {
-			fd_install(n, get_file(file));
-			ret = 0;
-			break;
-		}
-		if ((u32)n > fd) {	/* fd is taken */
-			put_unused_fd(n);
-			break;
-		}
-		held[n_held++] = n;
 	}
-	for (i = 0; i < n_held; i++)
-		put_unused_fd(held[i]);
-	kfree(held);
+	/* Release the numbers reserved on the way: open in the table's bitmap
+	 * but holding no file. */
+	for (fd = first; fd < top; fd++) {
+		struct files_struct *files = current->files;
+		struct fdtable *fdt;
+		bool reserved;
+
+		spin_lock(&files->file_lock);
+		fdt = files_fdtable(files);
+		reserved = fd < fdt->max_fds && test_bit(fd, fdt->open_fds) &&
+			   !rcu_access_pointer(fdt->fd[fd]);
+		spin_unlock(&files->file_lock);
+		if (reserved)
+			put_unused_fd(fd);
+	}
 	return ret;
 }
 

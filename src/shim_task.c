@@ -8,6 +8,8 @@
 #include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/fdtable.h>
+#include <linux/fs_struct.h>
+#include <linux/futex.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -29,6 +31,8 @@
 #include <linux/utsname.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
+#include <asm/pkru.h>
+#include <asm/prctl.h>
 #include <asm/msr.h>
 #include <asm/ptrace.h>
 #include <asm/syscall.h>
@@ -174,52 +178,96 @@ void cxlfork_target_finish(struct cxlfork_target *t, int how)
 		send_sig(SIGCONT, t->task, 1);
 }
 
+/* The restartable-syscall state of a task stopped in a system call, in the
+ * form the kernel's own signal-restart logic (arch/x86/kernel/signal.c)
+ * would give it on resume. */
+static u64 restart_form(struct pt_regs *o)
+{
+	if ((long)o->orig_ax < 0)
+		return CXLFORK_REGS_STOPPED;
+	switch ((long)o->ax) {
+	case -ERESTARTNOHAND:
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+		o->ax = o->orig_ax;
+		o->ip -= 2;
+		return CXLFORK_REGS_RESTART;
+	case -ERESTART_RESTARTBLOCK:
+		/* The restart block (its function is this kernel's) cannot
+		 * follow the clone: the clone re-issues the original call
+		 * with its original arguments (a sleep or wait may then last
+		 * longer than asked, which these calls allow). A call already
+		 * restarted once has lost its arguments: -EINTR, as a signal
+		 * that interrupts it would give. */
+		if (o->orig_ax != __NR_restart_syscall) {
+			o->ax = o->orig_ax;
+			o->ip -= 2;
+			return CXLFORK_REGS_RESTART;
+		}
+		o->ax = -EINTR;
+		return CXLFORK_REGS_INTERRUPTED;
+	}
+	return CXLFORK_REGS_STOPPED;
+}
+
 /*
- * Registers in struct pt_regs order (21 words), then fs base, gs base and
- * the origin (CXLFORK_REGS_*): 24 words.
+ * The target's per-thread state. For self, the registers are those of the
+ * CHECKPOINT ioctl (a restore makes it return the clone number); for a
+ * stopped target, those it stopped with, in restarted form.
  */
-int cxlfork_target_regs(struct cxlfork_target *t, u64 *out)
+int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out)
 {
 	struct task_struct *task = t->task;
 	struct pt_regs *regs = task_pt_regs(task);
-	u64 origin = CXLFORK_REGS_STOPPED;
 	unsigned long fsbase, gsbase;
 
-	BUILD_BUG_ON(sizeof(struct pt_regs) != 21 * sizeof(u64));
-	memcpy(out, regs, sizeof(*regs));
+	BUILD_BUG_ON(sizeof(struct pt_regs) != sizeof(out->regs));
+	BUILD_BUG_ON(sizeof(struct cxlfork_task_state) != 37 * 8);	/* ffi::TaskState */
+	BUILD_BUG_ON(sizeof(struct cxlfork_proc_state) != 296 * 8);	/* ffi::ProcState */
+	memset(out, 0, sizeof(*out));
+	memcpy(out->regs, regs, sizeof(*regs));
 	if (t->self) {
-		origin = CXLFORK_REGS_SELF;
+		out->origin = CXLFORK_REGS_SELF;
 		rdmsrq(MSR_FS_BASE, fsbase);
 		/* In the kernel (after swapgs) the user's GS base is the inactive one. */
 		rdmsrq(MSR_KERNEL_GS_BASE, gsbase);
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+		out->pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
+#endif
 	} else {
 		fsbase = task->thread.fsbase;
 		gsbase = task->thread.gsbase;
-		/* Stopped inside a system call? Record what the kernel's own
-		 * signal-restart logic would do on resume (signal.c). */
-		if ((long)regs->orig_ax >= 0) {
-			struct pt_regs *o = (struct pt_regs *)out;
-
-			switch ((long)regs->ax) {
-			case -ERESTARTNOHAND:
-			case -ERESTARTSYS:
-			case -ERESTARTNOINTR:
-				o->ax = o->orig_ax;
-				o->ip -= 2;
-				origin = CXLFORK_REGS_RESTART;
-				break;
-			case -ERESTART_RESTARTBLOCK:
-				/* The restart block stays with this task: the
-				 * clone sees the call interrupted. */
-				o->ax = -EINTR;
-				origin = CXLFORK_REGS_INTERRUPTED;
-				break;
-			}
-		}
+		out->origin = restart_form((struct pt_regs *)out->regs);
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+		out->pkru = task->thread.pkru;
+#endif
 	}
-	out[21] = fsbase;
-	out[22] = gsbase;
-	out[23] = origin;
+	out->fs_base = fsbase;
+	out->gs_base = gsbase;
+
+	spin_lock_irq(&task->sighand->siglock);
+	out->blocked = task->blocked.sig[0];
+	spin_unlock_irq(&task->sighand->siglock);
+	out->ss_sp = task->sas_ss_sp;
+	out->ss_size = task->sas_ss_size;
+	/* Never SS_ONSTACK: that is derived from sp, not stored. */
+	out->ss_flags = task->sas_ss_flags & SS_AUTODISARM;
+	if (!task->sas_ss_size)
+		out->ss_flags |= SS_DISABLE;
+#ifdef CONFIG_RSEQ
+	out->rseq = (u64)task->rseq.usrptr;
+	out->rseq_len = task->rseq.len;
+	out->rseq_sig = task->rseq.sig;
+	out->rseq_version = task->rseq.event.has_rseq;
+#endif
+#ifdef CONFIG_FUTEX
+	out->robust_list = (u64)task->futex.robust_list;
+	out->robust_len = task->futex.robust_list ? sizeof(struct robust_list_head) : 0;
+#endif
+	out->clear_child_tid = (u64)task->clear_child_tid;
+	out->timer_slack_ns = task->timer_slack_ns;
+	out->tid = task_pid_vnr(task);
+	strscpy_pad(out->comm, task->comm, sizeof(out->comm));
 	return 0;
 }
 
@@ -247,37 +295,126 @@ int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len
 	return 0;
 }
 
+/* Image mm flags (CXLFORK_MMF_*) of an mm. */
+static u64 image_mm_flags(struct mm_struct *mm)
+{
+	u64 f = 0;
+
+	if (mm_flags_test(MMF_DISABLE_THP_COMPLETELY, mm))
+		f |= CXLFORK_MMF_THP_DISABLE;
+	if (mm_flags_test(MMF_DISABLE_THP_EXCEPT_ADVISED, mm))
+		f |= CXLFORK_MMF_THP_DISABLE_EXCEPT_ADVISED;
+	if (mm_flags_test(MMF_VM_MERGE_ANY, mm))
+		f |= CXLFORK_MMF_KSM_MERGE_ANY;
+	if (mm_flags_test(MMF_HAS_MDWE, mm))
+		f |= CXLFORK_MMF_MDWE;
+	if (mm_flags_test(MMF_HAS_MDWE_NO_INHERIT, mm))
+		f |= CXLFORK_MMF_MDWE_NO_INHERIT;
+	return f;
+}
+
 /*
- * Signal state in SigImage layout: 64 x {handler, flags, restorer, mask},
- * blocked, ss_sp, ss_size, ss_flags, 16 x {cur, max}, personality, 0.
+ * Process-wide state: signal actions, limits, personality, umask, mm
+ * flags, protection keys, and the clocks at this instant. -EOPNOTSUPP for
+ * state a restore cannot give a clone (an LDT, KSM merge-any, an enabled
+ * user shadow stack).
  */
-void cxlfork_target_sig(struct cxlfork_target *t, u64 *out)
+int cxlfork_target_proc(struct cxlfork_target *t, struct cxlfork_proc_state *out)
 {
 	struct task_struct *task = t->task;
+	struct mm_struct *mm = t->mm;
 	int i;
 
+	memset(out, 0, sizeof(*out));
 	spin_lock_irq(&task->sighand->siglock);
 	for (i = 0; i < CXLFORK_NSIG; i++) {
 		struct sigaction *sa = &task->sighand->action[i].sa;
 
-		out[4 * i + 0] = (u64)sa->sa_handler;
-		out[4 * i + 1] = sa->sa_flags;
-		out[4 * i + 2] = (u64)sa->sa_restorer;
-		out[4 * i + 3] = sa->sa_mask.sig[0];
+		out->actions[i][0] = (u64)sa->sa_handler;
+		out->actions[i][1] = sa->sa_flags;
+		out->actions[i][2] = (u64)sa->sa_restorer;
+		out->actions[i][3] = sa->sa_mask.sig[0];
 	}
-	out[256] = task->blocked.sig[0];
 	spin_unlock_irq(&task->sighand->siglock);
-	out[257] = task->sas_ss_sp;
-	out[258] = task->sas_ss_size;
-	out[259] = task->sas_ss_flags;
 	task_lock(task->group_leader);
 	for (i = 0; i < CXLFORK_NRLIMITS && i < RLIM_NLIMITS; i++) {
-		out[260 + 2 * i] = task->signal->rlim[i].rlim_cur;
-		out[261 + 2 * i] = task->signal->rlim[i].rlim_max;
+		out->rlim[i][0] = task->signal->rlim[i].rlim_cur;
+		out->rlim[i][1] = task->signal->rlim[i].rlim_max;
 	}
 	task_unlock(task->group_leader);
-	out[292] = task->personality;
-	out[293] = 0;
+	out->personality = task->personality;
+	task_lock(task);
+	out->umask = task->fs ? task->fs->umask : 0022;
+	task_unlock(task);
+	if (task_no_new_privs(task))
+		out->proc_flags |= CXLFORK_PROC_NO_NEW_PRIVS;
+	out->dumpable = task_dumpable(task);
+	out->coredump_filter = (__mm_flags_get_word(mm) & MMF_DUMP_FILTER_MASK) >> MMF_DUMP_FILTER_SHIFT;
+	out->mm_flags = image_mm_flags(mm);
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+	out->pkey_map = mm->context.pkey_allocation_map;
+	out->exec_only_pkey = (u32)(s32)mm->context.execute_only_pkey;
+#else
+	out->pkey_map = 1;
+	out->exec_only_pkey = U32_MAX;
+#endif
+	out->realtime_ns = ktime_get_real_ns();
+	out->monotonic_ns = ktime_get_ns();
+	out->boottime_ns = ktime_get_boottime_ns();
+
+	if (out->mm_flags & CXLFORK_MMF_KSM_MERGE_ANY) {
+		pr_info("cxlfork: checkpoint: PR_SET_MEMORY_MERGE (KSM) cannot be given to a clone\n");
+		return -EOPNOTSUPP;
+	}
+#ifdef CONFIG_MODIFY_LDT_SYSCALL
+	if (READ_ONCE(mm->context.ldt)) {
+		pr_info("cxlfork: checkpoint: a process with an LDT (modify_ldt) is not supported\n");
+		return -EOPNOTSUPP;
+	}
+#endif
+#ifdef CONFIG_X86_USER_SHADOW_STACK
+	if (task->thread.features & ARCH_SHSTK_SHSTK) {
+		pr_info("cxlfork: checkpoint: a process with a user shadow stack is not supported\n");
+		return -EOPNOTSUPP;
+	}
+#endif
+	return 0;
+}
+
+/* The path of the target's current directory (which 0) or executable (1). */
+int cxlfork_target_path(struct cxlfork_target *t, int which, char *buf, size_t len)
+{
+	struct path path;
+	struct file *exe;
+	char *p;
+
+	buf[0] = 0;
+	if (which == 0) {
+		task_lock(t->task);
+		if (!t->task->fs) {
+			task_unlock(t->task);
+			return 0;
+		}
+		get_fs_pwd(t->task->fs, &path);
+		task_unlock(t->task);
+	} else {
+		rcu_read_lock();
+		exe = get_file_rcu(&t->mm->exe_file);
+		rcu_read_unlock();
+		if (!exe)
+			return 0;
+		path = exe->f_path;
+		path_get(&path);
+		fput(exe);
+	}
+	p = d_path(&path, buf, len);
+	path_put(&path);
+	if (IS_ERR(p)) {
+		buf[0] = 0;
+		return PTR_ERR(p) == -ENAMETOOLONG ? -ENAMETOOLONG : 0;
+	}
+	memmove(buf, p, strlen(p) + 1);
+	return 0;
 }
 
 /* mm fields in MmImage layout: 11 words, then auxv (auxv_words). */
@@ -329,11 +466,38 @@ void cxlfork_mm_read_unlock(struct cxlfork_target *t)
 	mmap_read_unlock(t->mm);
 }
 
+/* The image's VMA flags (CXLFORK_VM_*) for a VMA. */
+static u64 image_vm_flags(struct vm_area_struct *vma)
+{
+	static const struct { vm_flags_t kernel; u64 image; } map[] = {
+		{ VM_READ, CXLFORK_VM_READ }, { VM_WRITE, CXLFORK_VM_WRITE },
+		{ VM_EXEC, CXLFORK_VM_EXEC }, { VM_SHARED, CXLFORK_VM_SHARED },
+		{ VM_MAYWRITE, CXLFORK_VM_MAYWRITE }, { VM_GROWSDOWN, CXLFORK_VM_GROWSDOWN },
+		{ VM_NORESERVE, CXLFORK_VM_NORESERVE }, { VM_WIPEONFORK, CXLFORK_VM_WIPEONFORK },
+		{ VM_DONTDUMP, CXLFORK_VM_DONTDUMP }, { VM_LOCKED, CXLFORK_VM_LOCKED },
+		{ VM_HUGEPAGE, CXLFORK_VM_HUGEPAGE }, { VM_NOHUGEPAGE, CXLFORK_VM_NOHUGEPAGE },
+	};
+	u64 out = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++)
+		if (vma->vm_flags & map[i].kernel)
+			out |= map[i].image;
+	if (VM_DROPPABLE != VM_NONE && (vma->vm_flags & VM_DROPPABLE))
+		out |= CXLFORK_VM_DROPPABLE;
+	if (VM_SEALED != VM_NONE && (vma->vm_flags & VM_SEALED))
+		out |= CXLFORK_VM_SEALED;
+	return out;
+}
+
 /*
- * The first VMA ending above addr: fills out = {start, end, vm_flags, pgoff,
- * kind} and its path or special name into path (NUL-terminated).
- * Returns 0, 1 if there is none, or -EOPNOTSUPP for a mapping cxlfork cannot
- * checkpoint (hugetlb, PFN/IO maps, shared mappings of unlinked non-shmem
+ * The first VMA ending above addr that a fork child would have (VM_DONTCOPY
+ * ones are skipped, as fork skips them): fills out = {start, end, image
+ * flags, pgoff, kind, file size, file mtime (ns)} and its path or special
+ * name into path
+ * (NUL-terminated). Returns 0, 1 if there is none, or -EOPNOTSUPP for a
+ * mapping cxlfork cannot checkpoint (hugetlb, PFN/IO maps, shadow stacks,
+ * shared mappings of unlinked non-shmem files, private mappings of deleted
  * files), -ENAMETOOLONG. Call with the mmap lock held.
  */
 int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen)
@@ -344,12 +508,17 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 	u64 kind;
 
 	path[0] = 0;
+	while (vma && (vma->vm_flags & VM_DONTCOPY) && !cxlfork_special_name(vma))
+		vma = find_vma(mm, vma->vm_end);
 	if (!vma)
 		return 1;
 	out[0] = vma->vm_start;
 	out[1] = vma->vm_end;
-	out[2] = vma->vm_flags;
+	out[2] = image_vm_flags(vma);
 	out[3] = vma->vm_pgoff;
+	out[5] = out[6] = 0;
+	if (vma->vm_file)
+		cxlfork_file_identity(vma->vm_file, &out[5], &out[6]);
 	name = cxlfork_special_name(vma);
 	if (name) {
 		if (!strcmp(name, "[vdso]"))
@@ -362,8 +531,14 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 			kind = CXLFORK_VMA_SPECIAL;
 		strscpy(path, name, pathlen);
 	} else if (vma->vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_IO | VM_MIXEDMAP)) {
+		pr_info("cxlfork: checkpoint: %#lx-%#lx is a hugetlb, PFN or I/O mapping\n",
+			vma->vm_start, vma->vm_end);
+		return -EOPNOTSUPP;
+	} else if (VM_SHADOW_STACK != VM_NONE && (vma->vm_flags & VM_SHADOW_STACK)) {
+		pr_info("cxlfork: checkpoint: %#lx-%#lx is a shadow stack\n", vma->vm_start, vma->vm_end);
 		return -EOPNOTSUPP;
 	} else if (vma->vm_file) {
+		struct inode *inode = file_inode(vma->vm_file);
 		char *p = d_path(&vma->vm_file->f_path, path, pathlen);
 
 		if (IS_ERR(p))
@@ -372,13 +547,21 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 		if (vma->vm_flags & VM_SHARED) {
 			/* Unlinked shmem (MAP_SHARED|MAP_ANONYMOUS, memfd, deleted
 			 * tmpfs files) cannot be reopened: copy its pages. */
-			if (file_inode(vma->vm_file)->i_nlink == 0) {
-				if (!shmem_file(vma->vm_file))
+			if (inode->i_nlink == 0) {
+				if (!shmem_file(vma->vm_file)) {
+					pr_info("cxlfork: checkpoint: %#lx-%#lx is a shared mapping of a deleted file (%s)\n",
+						vma->vm_start, vma->vm_end, path);
 					return -EOPNOTSUPP;
+				}
 				kind = CXLFORK_VMA_SHARED_ANON;
 			} else {
 				kind = CXLFORK_VMA_FILE_SHARED;
 			}
+		} else if (inode->i_nlink == 0 || d_unlinked(vma->vm_file->f_path.dentry)) {
+			/* Its pages the image lacks could not be read back at restore. */
+			pr_info("cxlfork: checkpoint: %#lx-%#lx is a private mapping of a deleted file (%s)\n",
+				vma->vm_start, vma->vm_end, path);
+			return -EOPNOTSUPP;
 		} else {
 			kind = CXLFORK_VMA_FILE_PRIVATE;
 		}
@@ -461,16 +644,22 @@ bool cxlfork_pte_is_zero_page(u64 pte)
 }
 
 /*
- * Copy the n pages mapped at addr (all mapped, n <= 64) to dst (n pages of
- * pool memory), flushed. Pins them with get_user_pages_remote, which needs
- * the mmap lock held. FOLL_FORCE reads PROT_NONE/unreadable private pages.
+ * Copy the n pages mapped at addr (all mapped, n <= 64) to dst, packed: the
+ * i-th page copied goes to dst + i pages. Left out: all-zero pages with
+ * CXLFORK_COPY_SKIP_ZERO (anonymous memory reads zero where the image has
+ * nothing), the file's own page-cache pages with CXLFORK_COPY_SKIP_FILE (a
+ * private file mapping reads the file there). Bit j of *copied says page j
+ * was copied. Flushed to the device. Pins them with get_user_pages_remote,
+ * which needs the mmap lock held. FOLL_FORCE reads PROT_NONE/unreadable
+ * private pages.
  */
-int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst)
+int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32 mode, u64 *copied)
 {
 	struct page *pages[64];
 	long got;
-	u32 i;
+	u32 i, d = 0;
 
+	*copied = 0;
 	if (n > ARRAY_SIZE(pages))
 		return -EINVAL;
 	got = get_user_pages_remote(t->mm, addr, n, FOLL_FORCE, pages, NULL);
@@ -479,7 +668,14 @@ int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst)
 	for (i = 0; i < got; i++) {
 		void *src = kmap_local_page(pages[i]);
 
-		memcpy_flushcache(dst + (size_t)i * PAGE_SIZE, src, PAGE_SIZE);
+		bool skip = ((mode & CXLFORK_COPY_SKIP_ZERO) && !memchr_inv(src, 0, PAGE_SIZE)) ||
+			    ((mode & CXLFORK_COPY_SKIP_FILE) && !PageAnon(pages[i]));
+
+		if (!skip) {
+			memcpy_flushcache(dst + (size_t)d * PAGE_SIZE, src, PAGE_SIZE);
+			*copied |= 1ULL << i;
+			d++;
+		}
 		kunmap_local(src);
 		put_page(pages[i]);
 	}

@@ -3,9 +3,8 @@
 //! Thin safe wrapper over `shim_task.c`; all kernel data-structure access
 //! happens there, under the locks its comments name.
 
-use crate::abi::image::{FileImage, MmImage, RegsImage, SigImage, AUXV_WORDS};
-use crate::abi::pod::Pod;
-use crate::ffi::{self, CxlforkTarget};
+use crate::abi::image::{FileImage, MmImage, AUXV_WORDS};
+use crate::ffi::{self, CxlforkTarget, ProcState, TaskState};
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -72,13 +71,30 @@ impl Target {
         self.after = after;
     }
 
-    /// Registers, in the restarted form if stopped in a restartable call.
-    pub(crate) fn regs(&self) -> Result<RegsImage> {
-        const _: () = assert!(RegsImage::SIZE == 24 * 8);
-        let mut r = RegsImage::zeroed();
-        // SAFETY: `r` is 24 writable u64 words, what the shim writes.
-        check(unsafe { ffi::cxlfork_target_regs(self.raw(), core::ptr::from_mut(&mut r).cast::<u64>()) })?;
-        Ok(r)
+    /// The thread's state: registers (in the restarted form if stopped in
+    /// a restartable call), signal mask, altstack, rseq, robust list, child
+    /// tid address, PKRU, timer slack, name.
+    pub(crate) fn task(&self) -> Result<TaskState> {
+        let mut s = TaskState::zeroed();
+        // SAFETY: `s` is a writable `struct cxlfork_task_state`.
+        check(unsafe { ffi::cxlfork_target_task(self.raw(), &mut s) })?;
+        Ok(s)
+    }
+
+    /// Process-wide state; `EOPNOTSUPP` for state a clone cannot be given.
+    pub(crate) fn proc(&self) -> Result<KBox<ProcState>> {
+        let mut p = ProcState::boxed()?;
+        // SAFETY: `p` is a writable `struct cxlfork_proc_state`.
+        check(unsafe { ffi::cxlfork_target_proc(self.raw(), &mut *p) })?;
+        Ok(p)
+    }
+
+    /// The path of the current directory (`exe` false) or the executable
+    /// into `buf`; its length (0 if there is none).
+    pub(crate) fn path(&self, exe: bool, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: `buf` is `buf.len()` writable bytes; the shim NUL-terminates within them.
+        check(unsafe { ffi::cxlfork_target_path(self.raw(), i32::from(exe), buf.as_mut_ptr(), buf.len()) })?;
+        Ok(buf.iter().position(|&b| b == 0).unwrap_or(0))
     }
 
     /// The FPU/extended state into `buf`; returns (length, xfeatures).
@@ -88,13 +104,6 @@ impl Target {
         // SAFETY: `buf` is `cap` writable bytes; `len` and `xf` are valid out-pointers.
         check(unsafe { ffi::cxlfork_target_fpu(self.raw(), buf.as_mut_ptr().cast::<c_void>(), cap, &mut len, &mut xf) })?;
         Ok((len, xf))
-    }
-
-    /// Signal state, rlimits and personality, into `out`.
-    pub(crate) fn sig(&self, out: &mut SigImage) {
-        const _: () = assert!(SigImage::SIZE == 294 * 8);
-        // SAFETY: `out` is 294 writable u64 words, what the shim writes.
-        unsafe { ffi::cxlfork_target_sig(self.raw(), core::ptr::from_mut(out).cast::<u64>()) };
     }
 
     /// mm fields.
@@ -174,6 +183,8 @@ pub(crate) struct VmaRaw {
     pub(crate) vm_flags: u64,
     pub(crate) pgoff: u64,
     pub(crate) kind: u32,
+    pub(crate) file_size: u64,
+    pub(crate) file_mtime_ns: u64,
 }
 
 /// The target's mmap lock, held for reading.
@@ -185,15 +196,15 @@ impl MmReadGuard<'_> {
     /// The first VMA ending above `addr`, its path or name in `path`
     /// (returns the path length).
     pub(crate) fn vma_next(&self, addr: u64, path: &mut [u8]) -> Result<Option<(VmaRaw, usize)>> {
-        let mut w = [0u64; 5];
-        // SAFETY: the mmap lock is held (guard); `w` holds 5 words; `path` is writable.
+        let mut w = [0u64; 7];
+        // SAFETY: the mmap lock is held (guard); `w` holds 7 words; `path` is writable.
         let r = unsafe { ffi::cxlfork_vma_next(self.target.raw(), addr, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
         check(r)?;
         if r == 1 {
             return Ok(None);
         }
         let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
-        Ok(Some((VmaRaw { start: w[0], end: w[1], vm_flags: w[2], pgoff: w[3], kind: w[4] as u32 }, len)))
+        Ok(Some((VmaRaw { start: w[0], end: w[1], vm_flags: w[2], pgoff: w[3], kind: w[4] as u32, file_size: w[5], file_mtime_ns: w[6] }, len)))
     }
 
     /// The hardware entries of the leaf table mapping the 2 MiB block at
@@ -208,14 +219,19 @@ impl MmReadGuard<'_> {
         Ok(r == 1)
     }
 
-    /// Copies the `n` mapped pages at `addr` to pool memory at `dst`.
+    /// Copies the `n` mapped pages at `addr` to pool memory at `dst`,
+    /// packed, leaving out what `mode` says (`ffi::COPY_SKIP_*`). Returns
+    /// the mask of the pages copied (bit `j`: page `j`).
     ///
     /// # Safety
     ///
     /// `dst` must be valid for writes of `n` pages and not used concurrently.
-    pub(crate) unsafe fn copy_pages(&self, addr: u64, n: u32, dst: *mut c_void) -> Result {
-        // SAFETY: the mmap lock is held (guard); the caller guarantees `dst`.
-        check(unsafe { ffi::cxlfork_copy_pages(self.target.raw(), addr, n, dst) })
+    pub(crate) unsafe fn copy_pages(&self, addr: u64, n: u32, dst: *mut c_void, mode: u32) -> Result<u64> {
+        let mut copied = 0u64;
+        // SAFETY: the mmap lock is held (guard); the caller guarantees `dst`;
+        // `copied` is a valid out-pointer.
+        check(unsafe { ffi::cxlfork_copy_pages(self.target.raw(), addr, n, dst, mode, &mut copied) })?;
+        Ok(copied)
     }
 }
 

@@ -9,31 +9,32 @@ mod ht;
 mod moa;
 mod mow;
 
-/// Where a checkpointed page is mapped when its clone first touches it.
+/// Where a checkpointed page is mapped when its leaf is installed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
     /// Mapped read-only straight from the pool (zero copy); a write takes the
     /// kernel's copy-on-write into a local page.
     Pool,
-    /// Copied to a local page on this access.
+    /// Copied to a local page now (read-only; a write copies it again locally).
     Local,
 }
 
+/// What the clone may do with the VMA a page is installed in, now.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Access {
+    /// PROT_WRITE.
+    pub(crate) writable: bool,
+    /// PROT_EXEC.
+    pub(crate) exec: bool,
+}
+
 /// A tiering policy, decided from each page's checkpointed PTE (its
-/// Accessed and Dirty bits as the parent left them).
+/// Accessed and Dirty bits as the parent left them) when a fault installs
+/// the page's leaf. Nothing is copied during the restore call itself: the
+/// restore stays flat in the footprint.
 pub(crate) trait Policy: Sync {
-    /// Placement of a checkpointed page at its (leaf's) first fault.
-    fn place(&self, pte: u64) -> Place;
-
-    /// Whether the page is copied to local memory (copy-on-write broken)
-    /// during the restore itself, before the clone runs.
-    fn prefetch(&self, pte: u64) -> bool;
-
-    /// Whether [`Policy::prefetch`] can ever say yes: if not, the restore
-    /// does not read any leaf table up front (it stays flat in footprint).
-    fn prefetches(&self) -> bool {
-        false
-    }
+    /// Placement of a checkpointed page in a VMA the clone may access so.
+    fn place(&self, pte: u64, vma: Access) -> Place;
 }
 
 /// The policy for `CXLFORK_POLICY_*`.

@@ -2,14 +2,18 @@
 /*
  * cxlfork-restore: the tiny static program that becomes a clone.
  *
- *   cxlfork-restore ID POLICY FLAGS [NAME START END]...
+ *   cxlfork-restore [-C DIR] ID POLICY FLAGS [NAME START END]...
  *
- * It moves its own special mappings ([vdso], [vvar], [vvar_vclock]) to the
- * addresses the image has them at (the checkpointed program's libc cached
- * them), then calls CXLFORK_IOC_RESTORE, which replaces everything else. It
- * only returns on failure. cxlfork-ctl restore computes the arguments from
- * the image. Static and non-PIE: its own code sits at 0x400000, far from
- * where vdso/vvar go.
+ * What the kernel gives a process but a module cannot set, it sets here
+ * first: the image's current directory (-C: a fork child keeps its
+ * parent's), its special mappings ([vdso], [vvar], [vvar_vclock]) moved to
+ * the addresses the image has them at (the checkpointed program's libc
+ * cached them), and RLIMIT_NOFILE raised to its hard limit (the restore
+ * sizes the descriptor table for the image's highest fd under it). Then it
+ * calls CXLFORK_IOC_RESTORE, which replaces everything else, and only
+ * returns on failure. cxlfork-ctl restore computes the arguments from the
+ * image. Static and non-PIE: its own code sits at 0x400000, far from where
+ * vdso/vvar go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <linux/cxlfork.h>
 
@@ -72,11 +77,24 @@ int main(int argc, char **argv)
 	struct cxlfork_restore r = { .size = sizeof(r) };
 	struct special sp[MAX_SPECIAL];
 	unsigned long total = 0, off = 0, tmp;
+	struct rlimit nofile;
 	int n = 0, fd;
 
+	if (argc > 2 && !strcmp(argv[1], "-C")) {
+		if (chdir(argv[2])) {
+			fprintf(stderr, "cxlfork-restore: the image's current directory %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4 || (argc - 4) % 3 || (argc - 4) / 3 > MAX_SPECIAL) {
-		fprintf(stderr, "usage: %s ID POLICY FLAGS [NAME START END]...\n", argv[0]);
+		fprintf(stderr, "usage: cxlfork-restore [-C DIR] ID POLICY FLAGS [NAME START END]...\n");
 		return 2;
+	}
+	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	r.id = strtoull(argv[1], NULL, 0);
 	r.policy = strtoul(argv[2], NULL, 0);

@@ -1,23 +1,20 @@
 //! HT, hybrid tiering: on access, pages whose checkpointed Accessed bit is
 //! set (hot in the parent after its Accessed bits were cleared) are copied
-//! locally; cold pages stay mapped from the pool.
+//! locally; cold pages stay mapped from the pool. Executable pages are
+//! copied too (see MoW).
 
-use super::{Place, Policy};
+use super::{Access, Place, Policy};
 use crate::abi::image::pte;
 
 /// Hybrid tiering.
 pub(crate) struct HybridTiering;
 
 impl Policy for HybridTiering {
-    fn place(&self, e: u64) -> Place {
-        if e & pte::ACCESSED != 0 {
+    fn place(&self, e: u64, vma: Access) -> Place {
+        if e & pte::ACCESSED != 0 || vma.exec {
             Place::Local
         } else {
             Place::Pool
         }
-    }
-
-    fn prefetch(&self, _pte: u64) -> bool {
-        false
     }
 }

@@ -1,17 +1,13 @@
 //! MoA, migrate on access: the first access to any page copies it to local
 //! memory; nothing stays mapped from the pool.
 
-use super::{Place, Policy};
+use super::{Access, Place, Policy};
 
 /// Migrate on access.
 pub(crate) struct MigrateOnAccess;
 
 impl Policy for MigrateOnAccess {
-    fn place(&self, _pte: u64) -> Place {
+    fn place(&self, _pte: u64, _vma: Access) -> Place {
         Place::Local
-    }
-
-    fn prefetch(&self, _pte: u64) -> bool {
-        false
     }
 }

@@ -6,8 +6,9 @@
 //! page 0   ImageHeader                      immutable, header_crc
 //! page 1   lease lines: one 64-byte line per host slot, each written only
 //!          by that host (the only mutable part of a published image)
-//! page 2.. meta: VmaImage[n_vmas] FileImage[n_files] strings SigImage
-//!          FPU area LeafIndex[n_leaves]   (page-padded), then the upper
+//! page 2.. meta: VmaImage[n_vmas] FileImage[n_files] strings ProcImage
+//!          TaskImage[n_tasks] FPU area (one XSAVE buffer per task)
+//!          LeafIndex[n_leaves]   (page-padded), then the upper
 //!          page-table levels: root, its PUD tables, their PMD tables, each a
 //!          4 KiB page of 512 entries `pool_offset | flags`    meta_crc
 //! leaves   n_leaves leaf page tables: the hardware PTEs of the checkpointed
@@ -27,7 +28,7 @@ use super::pool::PAGE_SIZE;
 /// `ImageHeader::magic`.
 pub const IMG_MAGIC: [u8; 8] = *b"CXLFIMG\0";
 /// Image format version.
-pub const IMG_VERSION: u32 = 1;
+pub const IMG_VERSION: u32 = 2;
 /// Bytes of an image name, NUL included.
 pub const NAME_LEN: usize = 64;
 /// Entries of a page table page.
@@ -51,8 +52,12 @@ pub const MAX_VMAS: u32 = 65536;
 pub const MAX_FILES: u32 = 65536;
 /// Most bytes of path strings.
 pub const MAX_STRINGS: u32 = 16 << 20;
-/// Most bytes of FPU state.
-pub const MAX_FPU: u32 = 64 << 10;
+/// Most bytes of FPU state (all tasks).
+pub const MAX_FPU: u32 = 64 << 20;
+/// Most tasks (threads) an image records.
+pub const MAX_TASKS: u32 = 4096;
+/// Most bytes of one task's XSAVE buffer.
+pub const MAX_TASK_FPU: u32 = 64 << 10;
 
 /// x86-64 page-table entry bits.
 pub mod pte {
@@ -99,7 +104,9 @@ pub mod vma_kind {
     pub const HEAP: u32 = 2;
     /// The main stack.
     pub const STACK: u32 = 3;
-    /// Private mapping of a file (pages copied, clean ones too).
+    /// Private mapping of a file: its private copies are in the image, its
+    /// clean pages come from the file (as they come from the page cache to
+    /// a fork child).
     pub const FILE_PRIVATE: u32 = 4;
     /// Shared mapping of a file (recorded by path and offset, not copied).
     pub const FILE_SHARED: u32 = 5;
@@ -140,7 +147,9 @@ pub mod vma_kind {
     }
 }
 
-/// Kernel `vm_flags` bits recorded in `VmaImage::vm_flags`.
+/// `VmaImage::vm_flags`: image-defined VMA flags (the checkpointing shim
+/// translates the kernel's `vm_flags` into these; they do not depend on the
+/// kernel build).
 pub mod vm {
     /// Readable.
     pub const READ: u64 = 0x1;
@@ -150,8 +159,53 @@ pub mod vm {
     pub const EXEC: u64 = 0x4;
     /// Shared.
     pub const SHARED: u64 = 0x8;
+    /// May be made writable (mprotect).
+    pub const MAYWRITE: u64 = 0x20;
     /// Grows down (stack).
     pub const GROWSDOWN: u64 = 0x100;
+    /// Private writable memory without commit charge (MAP_NORESERVE).
+    pub const NORESERVE: u64 = 1 << 16;
+    /// MADV_WIPEONFORK: a fork child (and so a clone) sees it zeroed.
+    pub const WIPEONFORK: u64 = 1 << 17;
+    /// MADV_DONTDUMP.
+    pub const DONTDUMP: u64 = 1 << 18;
+    /// MAP_DROPPABLE: wiped on fork, droppable under pressure.
+    pub const DROPPABLE: u64 = 1 << 19;
+    /// mlock()ed in the original (a fork child does not inherit locks).
+    pub const LOCKED: u64 = 1 << 20;
+    /// MADV_HUGEPAGE.
+    pub const HUGEPAGE: u64 = 1 << 21;
+    /// MADV_NOHUGEPAGE.
+    pub const NOHUGEPAGE: u64 = 1 << 22;
+    /// mseal()ed.
+    pub const SEALED: u64 = 1 << 23;
+    /// Every flag an image may carry.
+    pub const ALL: u64 = READ | WRITE | EXEC | SHARED | MAYWRITE | GROWSDOWN | NORESERVE | WIPEONFORK | DONTDUMP | DROPPABLE
+        | LOCKED | HUGEPAGE | NOHUGEPAGE | SEALED;
+}
+
+/// `ProcImage::mm_flags`: image-defined mm flags a fork child keeps.
+pub mod mmf {
+    /// PR_SET_THP_DISABLE (completely).
+    pub const THP_DISABLE: u64 = 1 << 0;
+    /// PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED.
+    pub const THP_DISABLE_EXCEPT_ADVISED: u64 = 1 << 1;
+    /// PR_SET_MEMORY_MERGE (KSM for the whole process).
+    pub const KSM_MERGE_ANY: u64 = 1 << 2;
+    /// PR_SET_MDWE: memory-deny-write-execute.
+    pub const MDWE: u64 = 1 << 3;
+    /// PR_MDWE_NO_INHERIT.
+    pub const MDWE_NO_INHERIT: u64 = 1 << 4;
+    /// Every flag an image may carry.
+    pub const ALL: u64 = THP_DISABLE | THP_DISABLE_EXCEPT_ADVISED | KSM_MERGE_ANY | MDWE | MDWE_NO_INHERIT;
+}
+
+/// `ProcImage::proc_flags`.
+pub mod procf {
+    /// PR_SET_NO_NEW_PRIVS.
+    pub const NO_NEW_PRIVS: u32 = 1 << 0;
+    /// Every flag an image may carry.
+    pub const ALL: u32 = NO_NEW_PRIVS;
 }
 
 /// Open-file kinds (`FileImage::kind`).
@@ -269,10 +323,19 @@ pod_struct! {
         pub path_off: u32,
         /// Length of that path (0: none).
         pub path_len: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// Zero (shared-object number, reserved for a later format).
+        pub obj: u32,
         /// Pages of this VMA checkpointed in the image.
         pub pages: u64,
+        /// Zero (shared-object size, reserved for a later format).
+        pub obj_size: u64,
+        /// File mappings: the file's size at the checkpoint.
+        pub file_size: u64,
+        /// File mappings: the file's modification time at the checkpoint,
+        /// ns since the epoch. A private file mapping's image holds only
+        /// the pages that differ from the file (private copies); a restore
+        /// refuses a file whose size or mtime changed (ESTALE).
+        pub file_mtime_ns: u64,
     }
 }
 
@@ -315,24 +378,96 @@ pod_struct! {
 }
 
 pod_struct! {
-    /// Signal state, limits and personality.
-    pub struct SigImage {
+    /// Process-wide state: what every thread shares and a fork child keeps.
+    pub struct ProcImage {
         /// Actions of signals 1..=64 (index 0 is signal 1).
         pub actions: [SigAction; NSIG],
-        /// Blocked mask.
+        /// (soft, hard) resource limits, RLIMIT_* order.
+        pub rlimits: [[u64; 2]; NRLIMITS],
+        /// personality(2) value.
+        pub personality: u64,
+        /// `mmf::*` flags.
+        pub mm_flags: u64,
+        /// umask.
+        pub umask: u32,
+        /// `procf::*` flags.
+        pub proc_flags: u32,
+        /// Dumpable (PR_GET_DUMPABLE: 0, 1 or 2).
+        pub dumpable: u32,
+        /// /proc/PID/coredump_filter.
+        pub coredump_filter: u32,
+        /// Allocated protection keys (bit per key; bit 0 is always set).
+        pub pkey_map: u32,
+        /// The execute-only protection key, or u32::MAX.
+        pub exec_only_pkey: u32,
+        /// CLOCK_REALTIME at the checkpoint, ns.
+        pub realtime_ns: u64,
+        /// CLOCK_MONOTONIC at the checkpoint, ns.
+        pub monotonic_ns: u64,
+        /// CLOCK_BOOTTIME at the checkpoint, ns.
+        pub boottime_ns: u64,
+        /// Current directory: offset of its path in the strings.
+        pub cwd_off: u32,
+        /// Its length.
+        pub cwd_len: u32,
+        /// The executable (/proc/PID/exe): offset of its path in the strings.
+        pub exe_off: u32,
+        /// Its length.
+        pub exe_len: u32,
+        /// Zero.
+        pub reserved: [u64; 4],
+    }
+}
+
+pod_struct! {
+    /// One thread: registers, FPU, signal mask and the per-thread
+    /// registrations a fork child keeps (rseq, robust list, child tid).
+    pub struct TaskImage {
+        /// Registers.
+        pub regs: RegsImage,
+        /// Blocked signal mask.
         pub blocked: u64,
         /// Alternate signal stack base.
         pub ss_sp: u64,
         /// Its size.
         pub ss_size: u64,
-        /// Its flags.
+        /// Its flags (SS_ONSTACK is never recorded: the thread is not on it).
         pub ss_flags: u64,
-        /// (soft, hard) resource limits, RLIMIT_* order.
-        pub rlimits: [[u64; 2]; NRLIMITS],
-        /// personality(2) value.
-        pub personality: u64,
+        /// rseq area (0: none registered).
+        pub rseq: u64,
+        /// Its registered length.
+        pub rseq_len: u32,
+        /// Its abort signature.
+        pub rseq_sig: u32,
+        /// The kernel's rseq ABI version of the registration (1 or 2).
+        pub rseq_version: u32,
+        /// Zero (rseq registration flags, reserved).
+        pub rseq_flags: u32,
+        /// set_robust_list head (0: none).
+        pub robust_list: u64,
+        /// Its length.
+        pub robust_len: u64,
+        /// set_tid_address / CLONE_CHILD_CLEARTID address (0: none). A
+        /// restore writes the clone's tid there, as CLONE_CHILD_SETTID would.
+        pub clear_child_tid: u64,
+        /// Image offset of this thread's XSAVE buffer (in the FPU area).
+        pub fpu_off: u64,
+        /// Its length.
+        pub fpu_len: u32,
+        /// PKRU.
+        pub pkru: u32,
+        /// XSAVE features of the buffer.
+        pub fpu_xfeatures: u64,
+        /// PR_SET_TIMERSLACK.
+        pub timer_slack_ns: u64,
+        /// Thread id at checkpoint.
+        pub tid: u32,
+        /// Zero (per-thread flags, reserved).
+        pub flags: u32,
+        /// Thread name (NUL padded).
+        pub comm: [u8; 16],
         /// Zero.
-        pub reserved: u64,
+        pub reserved: [u64; 4],
     }
 }
 
@@ -411,8 +546,6 @@ pod_struct! {
         pub created_ns: u64,
         /// Time the checkpoint took, ns.
         pub duration_ns: u64,
-        /// Registers.
-        pub regs: RegsImage,
         /// mm fields.
         pub mm: MmImage,
         /// Offset (image-relative) of `VmaImage[n_vmas]`.
@@ -427,14 +560,18 @@ pod_struct! {
         pub strings_off: u64,
         /// Bytes of strings.
         pub strings_len: u32,
-        /// Bytes of FPU state.
+        /// Bytes of the FPU area.
         pub fpu_len: u32,
-        /// Offset of `SigImage`.
-        pub sig_off: u64,
-        /// Offset of the FPU state (the task's xsave buffer).
+        /// Offset of `ProcImage`.
+        pub proc_off: u64,
+        /// Offset of `TaskImage[n_tasks]`.
+        pub tasks_off: u64,
+        /// Tasks (threads); task 0 is the one a restore starts with.
+        pub n_tasks: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Offset of the FPU area (every task's XSAVE buffer, 64-byte aligned).
         pub fpu_off: u64,
-        /// XSAVE features present in the FPU state.
-        pub fpu_xfeatures: u64,
         /// Offset of `LeafIndex[n_leaves]`.
         pub leaf_index_off: u64,
         /// Offset of the first upper table (the root).
@@ -483,9 +620,11 @@ pub struct ImageLayout {
     pub files_off: u64,
     /// Strings.
     pub strings_off: u64,
-    /// `SigImage`.
-    pub sig_off: u64,
-    /// FPU state.
+    /// `ProcImage`.
+    pub proc_off: u64,
+    /// `TaskImage` table.
+    pub tasks_off: u64,
+    /// FPU area.
     pub fpu_off: u64,
     /// `LeafIndex` table.
     pub leaf_index_off: u64,
@@ -501,8 +640,21 @@ pub struct ImageLayout {
 
 impl ImageLayout {
     /// The layout for these counts, or `None` if a count is out of bounds.
-    pub fn new(n_vmas: u32, n_files: u32, strings_len: u32, fpu_len: u32, n_upper: u32, n_leaves: u32, n_data: u64) -> Option<Self> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n_vmas: u32,
+        n_files: u32,
+        strings_len: u32,
+        n_tasks: u32,
+        fpu_len: u32,
+        n_upper: u32,
+        n_leaves: u32,
+        n_data: u64,
+    ) -> Option<Self> {
         if n_vmas > MAX_VMAS || n_files > MAX_FILES || strings_len > MAX_STRINGS || fpu_len > MAX_FPU {
+            return None;
+        }
+        if n_tasks == 0 || n_tasks > MAX_TASKS {
             return None;
         }
         if n_leaves > (1 << 24) || n_upper > (1 << 20) || n_data > (1 << 40) {
@@ -511,14 +663,15 @@ impl ImageLayout {
         let vmas_off = META_OFF;
         let files_off = vmas_off + VmaImage::SIZE as u64 * u64::from(n_vmas);
         let strings_off = files_off + FileImage::SIZE as u64 * u64::from(n_files);
-        let sig_off = (strings_off + u64::from(strings_len)).next_multiple_of(8);
-        let fpu_off = (sig_off + SigImage::SIZE as u64).next_multiple_of(64);
+        let proc_off = (strings_off + u64::from(strings_len)).next_multiple_of(8);
+        let tasks_off = proc_off + ProcImage::SIZE as u64;
+        let fpu_off = (tasks_off + TaskImage::SIZE as u64 * u64::from(n_tasks)).next_multiple_of(64);
         let leaf_index_off = (fpu_off + u64::from(fpu_len)).next_multiple_of(8);
         let upper_off = page_up(leaf_index_off + LeafIndex::SIZE as u64 * u64::from(n_leaves));
         let leaves_off = upper_off + PAGE_SIZE * u64::from(n_upper);
         let data_off = leaves_off + PAGE_SIZE * u64::from(n_leaves);
         let size = data_off.checked_add(PAGE_SIZE.checked_mul(n_data)?)?;
-        Some(Self { vmas_off, files_off, strings_off, sig_off, fpu_off, leaf_index_off, upper_off, leaves_off, data_off, size })
+        Some(Self { vmas_off, files_off, strings_off, proc_off, tasks_off, fpu_off, leaf_index_off, upper_off, leaves_off, data_off, size })
     }
 }
 
@@ -541,6 +694,9 @@ pub enum ImageError {
     Vma,
     /// A path or name runs outside the strings.
     String,
+    /// A process or task record holds an unknown flag, a non-zero reserved
+    /// field, or an FPU buffer outside the FPU area.
+    State,
     /// A page-table entry points outside the image's own tables or data.
     PageTable,
 }
@@ -557,6 +713,7 @@ impl ImageError {
             Self::Layout => "counts or offsets inconsistent with the image extent",
             Self::Vma => "VMA table unsorted, overlapping or non-canonical",
             Self::String => "path outside the string table",
+            Self::State => "process or task record malformed",
             Self::PageTable => "page-table entry points outside the image",
         }
     }
@@ -583,19 +740,20 @@ impl ImageHeader {
         if self.header_crc != self.compute_crc() {
             return Err(ImageError::HeaderChecksum);
         }
-        let l = ImageLayout::new(self.n_vmas, self.n_files, self.strings_len, self.fpu_len, self.n_upper, self.n_leaves, self.n_data)
+        let l = ImageLayout::new(self.n_vmas, self.n_files, self.strings_len, self.n_tasks, self.fpu_len, self.n_upper, self.n_leaves, self.n_data)
             .ok_or(ImageError::Layout)?;
         let placed = self.vmas_off == l.vmas_off
             && self.files_off == l.files_off
             && self.strings_off == l.strings_off
-            && self.sig_off == l.sig_off
+            && self.proc_off == l.proc_off
+            && self.tasks_off == l.tasks_off
             && self.fpu_off == l.fpu_off
             && self.leaf_index_off == l.leaf_index_off
             && self.upper_off == l.upper_off
             && self.leaves_off == l.leaves_off
             && self.data_off == l.data_off;
         let base_ok = base.is_multiple_of(PAGE_SIZE) && base.checked_add(l.size).is_some();
-        if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok {
+        if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok || self.reserved != 0 {
             return Err(ImageError::Layout);
         }
         // Tables: a tree needs at least a root when it has leaves, and at
@@ -647,9 +805,23 @@ impl<'a> Meta<'a> {
         read_at(self.bytes, self.header.leaf_index_off, u64::from(i))
     }
 
-    /// Signal state.
-    pub fn sig(&self) -> Result<SigImage, ImageError> {
-        read_at(self.bytes, self.header.sig_off, 0)
+    /// Process-wide state.
+    pub fn proc(&self) -> Result<ProcImage, ImageError> {
+        read_at(self.bytes, self.header.proc_off, 0)
+    }
+
+    /// Process-wide state, into `out` (the record is large: a kernel caller
+    /// keeps it on the heap).
+    pub fn read_proc(&self, out: &mut ProcImage) -> Result<(), ImageError> {
+        let off = usize::try_from(self.header.proc_off - META_OFF).map_err(|_| ImageError::Layout)?;
+        let src = self.bytes.get(off..off + ProcImage::SIZE).ok_or(ImageError::Layout)?;
+        out.as_bytes_mut().copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Task `i` (0: the one a restore starts with).
+    pub fn task(&self, i: u32) -> Result<TaskImage, ImageError> {
+        read_at(self.bytes, self.header.tasks_off, u64::from(i))
     }
 
     /// The strings table.
@@ -658,10 +830,16 @@ impl<'a> Meta<'a> {
         &self.bytes[s..s + self.header.strings_len as usize]
     }
 
-    /// The FPU state bytes.
-    pub fn fpu(&self) -> &'a [u8] {
-        let s = (self.header.fpu_off - META_OFF) as usize;
-        &self.bytes[s..s + self.header.fpu_len as usize]
+    /// The XSAVE buffer of task `t` (validated by [`Meta::validate`]).
+    pub fn task_fpu(&self, t: &TaskImage) -> Result<&'a [u8], ImageError> {
+        let s = t.fpu_off.checked_sub(META_OFF).ok_or(ImageError::Layout)?;
+        let s = usize::try_from(s).map_err(|_| ImageError::Layout)?;
+        self.bytes.get(s..s + t.fpu_len as usize).ok_or(ImageError::Layout)
+    }
+
+    /// A string of the strings table (empty when `len` is 0).
+    pub fn string(&self, off: u32, len: u32) -> Result<&'a [u8], ImageError> {
+        string_at(self.strings(), off, len)
     }
 
     /// Entry `i` of upper table `t` (0 is the root).
@@ -695,7 +873,11 @@ impl<'a> Meta<'a> {
         for i in 0..header.n_files {
             let f = m.file(i)?;
             m.file_path(&f)?;
+            if f.reserved != 0 {
+                return Err(ImageError::Layout);
+            }
         }
+        m.validate_state()?;
         m.validate_tables()?;
         Ok(m)
     }
@@ -712,12 +894,57 @@ impl<'a> Meta<'a> {
                 && (1..=vma_kind::LAST).contains(&v.kind)
                 && v.pages <= (v.end - v.start) / PAGE_SIZE
                 && v.pgoff.checked_mul(PAGE_SIZE).and_then(|o| o.checked_add(v.end - v.start)).is_some()
-                && v.reserved == 0;
+                && v.vm_flags & !vm::ALL == 0
+                && v.obj == 0
+                && v.obj_size == 0;
             if !ok {
                 return Err(ImageError::Vma);
             }
             self.vma_path(&v)?;
             prev_end = v.end;
+        }
+        Ok(())
+    }
+
+    /// Process and task records: flags the format knows, strings inside the
+    /// table, and every task's XSAVE buffer inside the FPU area, 64-byte
+    /// aligned, without overlap.
+    fn validate_state(&self) -> Result<(), ImageError> {
+        let h = self.header;
+        // Field by field: the record is too large for a kernel stack frame.
+        let field = |off: usize| -> Result<u64, ImageError> { read_at(self.bytes, h.proc_off + off as u64, 0) };
+        let word = |off: usize| -> Result<u32, ImageError> { read_at(self.bytes, h.proc_off + off as u64, 0) };
+        let mm_flags = field(core::mem::offset_of!(ProcImage, mm_flags))?;
+        let proc_flags = word(core::mem::offset_of!(ProcImage, proc_flags))?;
+        let dumpable = word(core::mem::offset_of!(ProcImage, dumpable))?;
+        let mut reserved = 0;
+        for i in 0..4 {
+            reserved |= field(core::mem::offset_of!(ProcImage, reserved) + 8 * i)?;
+        }
+        if mm_flags & !mmf::ALL != 0 || proc_flags & !procf::ALL != 0 || dumpable > 2 || reserved != 0 {
+            return Err(ImageError::State);
+        }
+        for (off, len) in [(core::mem::offset_of!(ProcImage, cwd_off), core::mem::offset_of!(ProcImage, cwd_len)), (core::mem::offset_of!(ProcImage, exe_off), core::mem::offset_of!(ProcImage, exe_len))] {
+            self.string(word(off)?, word(len)?)?;
+        }
+        let area = h.fpu_off..h.fpu_off + u64::from(h.fpu_len);
+        let mut next = h.fpu_off;
+        for i in 0..h.n_tasks {
+            let t = self.task(i)?;
+            let end = t.fpu_off.checked_add(u64::from(t.fpu_len)).ok_or(ImageError::State)?;
+            let ok = t.fpu_off >= next
+                && t.fpu_off.is_multiple_of(64)
+                && area.contains(&t.fpu_off)
+                && end <= area.end
+                && t.fpu_len != 0
+                && t.fpu_len <= MAX_TASK_FPU
+                && t.rseq_flags == 0
+                && t.flags == 0
+                && t.reserved == [0; 4];
+            if !ok {
+                return Err(ImageError::State);
+            }
+            next = end;
         }
         Ok(())
     }
@@ -951,7 +1178,8 @@ pub fn place(h: &mut ImageHeader, l: &ImageLayout) {
     h.vmas_off = l.vmas_off;
     h.files_off = l.files_off;
     h.strings_off = l.strings_off;
-    h.sig_off = l.sig_off;
+    h.proc_off = l.proc_off;
+    h.tasks_off = l.tasks_off;
     h.fpu_off = l.fpu_off;
     h.leaf_index_off = l.leaf_index_off;
     h.upper_off = l.upper_off;

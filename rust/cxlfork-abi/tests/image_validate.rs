@@ -27,14 +27,17 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
             kind: vma_kind::ANON,
             path_off: 0,
             path_len: 0,
-            reserved: 0,
+            obj: 0,
             pages: u64::from(per_leaf),
+            obj_size: 0,
+            file_size: 0,
+            file_mtime_ns: 0,
         })
         .collect();
     let strings = b"/bin/true\0".to_vec();
     let n_data = vaddrs.len() as u64 * u64::from(per_leaf);
     let n_upper = upper_table_count(vaddrs);
-    let l = ImageLayout::new(vmas.len() as u32, 1, strings.len() as u32, 512, n_upper, vaddrs.len() as u32, n_data).unwrap();
+    let l = ImageLayout::new(vmas.len() as u32, 1, strings.len() as u32, 1, 512, n_upper, vaddrs.len() as u32, n_data).unwrap();
     let mut h = ImageHeader::zeroed();
     h.magic = IMG_MAGIC;
     h.version = IMG_VERSION;
@@ -45,6 +48,7 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     h.n_files = 1;
     h.strings_len = strings.len() as u32;
     h.fpu_len = 512;
+    h.n_tasks = 1;
     h.n_upper = n_upper;
     h.n_leaves = vaddrs.len() as u32;
     h.n_data = n_data;
@@ -57,7 +61,11 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, reserved: 0 };
     put(&mut meta, l.files_off, &f).unwrap();
     meta[(l.strings_off - META_OFF) as usize..][..strings.len()].copy_from_slice(&strings);
-    put(&mut meta, l.sig_off, &SigImage::zeroed()).unwrap();
+    put(&mut meta, l.proc_off, &ProcImage::zeroed()).unwrap();
+    let mut task = TaskImage::zeroed();
+    task.fpu_off = l.fpu_off;
+    task.fpu_len = 512;
+    put(&mut meta, l.tasks_off, &task).unwrap();
     let first_frame = (BASE + l.data_off) / PAGE_SIZE;
     let mut d = 0u64;
     for (k, &v) in vaddrs.iter().enumerate() {

@@ -4,7 +4,7 @@ use crate::mib;
 use anyhow::{anyhow, bail, Context, Result};
 use cxlfork::image::{id_string, parse_id, Image};
 use cxlfork::{uapi, After, Device, Policy};
-use cxlfork_abi::image::{file_kind, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED};
+use cxlfork_abi::image::{file_kind, procf, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED};
 use std::io::Write;
 use cxlfork_abi::pool::PAGE_SIZE;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -199,16 +199,17 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
         let path = String::from_utf8_lossy(m.vma_path(&vma)?).into_owned();
         vmas.push((vma, path, a, d, page_list));
     }
-    let regs = h.regs;
+    let task = m.task(0)?;
+    let proc = m.proc()?;
+    let regs = task.regs;
     let origin = match regs.origin {
         REGS_SELF => "self (returns from the checkpoint call)",
         REGS_STOPPED => "stopped at a user instruction",
-        REGS_RESTART => "stopped in a restartable system call (re-entered on restore)",
-        REGS_INTERRUPTED => "stopped in a system call with a restart block (returns EINTR on restore)",
+        REGS_RESTART => "stopped in a system call (re-issued on restore)",
+        REGS_INTERRUPTED => "stopped in a system call already restarted once (returns EINTR on restore)",
         _ => "?",
     };
-    let sig = m.sig()?;
-    let handlers: Vec<Value> = sig
+    let handlers: Vec<Value> = proc
         .actions
         .iter()
         .enumerate()
@@ -232,8 +233,14 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
             "layout": {"vmas_off": h.vmas_off, "leaf_index_off": h.leaf_index_off, "upper_off": h.upper_off, "leaves_off": h.leaves_off, "data_off": h.data_off},
             "mm": {"start_brk": h.mm.start_brk, "brk": h.mm.brk, "start_stack": h.mm.start_stack, "arg_start": h.mm.arg_start, "env_start": h.mm.env_start},
             "regs": {"origin": origin, "ip": format!("{:#x}", regs.ip), "sp": format!("{:#x}", regs.sp), "ax": format!("{:#x}", regs.ax), "orig_ax": format!("{:#x}", regs.orig_ax), "flags": format!("{:#x}", regs.flags), "fs_base": format!("{:#x}", regs.fs_base), "gs_base": format!("{:#x}", regs.gs_base)},
-            "fpu_bytes": h.fpu_len, "fpu_xfeatures": format!("{:#x}", h.fpu_xfeatures),
-            "signals": {"blocked": format!("{:#x}", sig.blocked), "altstack_sp": format!("{:#x}", sig.ss_sp), "altstack_size": sig.ss_size, "handlers": handlers},
+            "fpu_bytes": task.fpu_len, "fpu_xfeatures": format!("{:#x}", task.fpu_xfeatures), "pkru": format!("{:#x}", task.pkru),
+            "threads": [{"tid": task.tid, "comm": cstr(&task.comm), "rseq": format!("{:#x}", task.rseq), "rseq_len": task.rseq_len,
+                         "robust_list": format!("{:#x}", task.robust_list), "clear_child_tid": format!("{:#x}", task.clear_child_tid)}],
+            "signals": {"blocked": format!("{:#x}", task.blocked), "altstack_sp": format!("{:#x}", task.ss_sp), "altstack_size": task.ss_size, "handlers": handlers},
+            "process": {"cwd": String::from_utf8_lossy(m.string(proc.cwd_off, proc.cwd_len)?), "exe": String::from_utf8_lossy(m.string(proc.exe_off, proc.exe_len)?),
+                        "umask": format!("{:#o}", proc.umask), "personality": format!("{:#x}", proc.personality), "mm_flags": format!("{:#x}", proc.mm_flags),
+                        "no_new_privs": proc.proc_flags & procf::NO_NEW_PRIVS != 0, "dumpable": proc.dumpable,
+                        "monotonic_ns": proc.monotonic_ns, "boottime_ns": proc.boottime_ns, "realtime_ns": proc.realtime_ns},
             "vmas": vmas.iter().map(|(v, p, a, d, pl)| {
                 let mut o = json!({"start": format!("{:#x}", v.start), "end": format!("{:#x}", v.end), "perms": perms(v.vm_flags), "pgoff": v.pgoff, "kind": vma_kind::name(v.kind), "path": p, "pages": v.pages, "accessed": a, "dirty": d});
                 if pages { o["page_list"] = Value::Array(pl.clone()); }
@@ -249,8 +256,9 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
         "  {} in pool at {:#x}; {} pages ({} anon, {} file), {} accessed, {} dirty; {} leaf + {} upper tables; checkpoint {:.2} ms",
         mib(h.size), h.base, h.n_data, h.anon_pages, h.file_pages, h.accessed_pages, h.dirty_pages, h.n_leaves, h.n_upper, h.duration_ns as f64 / 1e6
     );
-    println!("  regs: {origin}: ip {:#x} sp {:#x} ax {:#x} orig_ax {:#x} fs_base {:#x}; fpu {} bytes (xfeatures {:#x})", regs.ip, regs.sp, regs.ax, regs.orig_ax, regs.fs_base, h.fpu_len, h.fpu_xfeatures);
-    println!("  signals: blocked {:#x}, {} handlers, altstack {:#x}+{}", sig.blocked, handlers.len(), sig.ss_sp, sig.ss_size);
+    println!("  process: exe {} cwd {} umask {:#o}", String::from_utf8_lossy(m.string(proc.exe_off, proc.exe_len)?), String::from_utf8_lossy(m.string(proc.cwd_off, proc.cwd_len)?), proc.umask);
+    println!("  thread {} ({}): {origin}: ip {:#x} sp {:#x} ax {:#x} orig_ax {:#x} fs_base {:#x}; fpu {} bytes (xfeatures {:#x}); rseq {:#x}", task.tid, cstr(&task.comm), regs.ip, regs.sp, regs.ax, regs.orig_ax, regs.fs_base, task.fpu_len, task.fpu_xfeatures, task.rseq);
+    println!("  signals: blocked {:#x}, {} handlers, altstack {:#x}+{}", task.blocked, handlers.len(), task.ss_sp, task.ss_size);
     println!("  VMAs (as /proc/PID/maps; then pages checkpointed, Accessed, Dirty):");
     for (v, p, a, d, pl) in &vmas {
         let off = if matches!(v.kind, vma_kind::FILE_PRIVATE | vma_kind::FILE_SHARED) { v.pgoff * PAGE_SIZE } else { 0 };
@@ -318,7 +326,13 @@ pub(crate) fn restore(
     let info = find(&dev, id)?;
     let img = Image::open(&dev, &info).with_context(|| format!("image {id} is INVALID, not restored"))?;
     let m = img.meta();
-    let mut args = vec![info.id.to_string(), Policy::from(policy).abi().to_string()];
+    let proc = m.proc()?;
+    let mut args = Vec::new();
+    let cwd = m.string(proc.cwd_off, proc.cwd_len)?;
+    if !cwd.is_empty() {
+        args.extend(["-C".to_string(), String::from_utf8_lossy(cwd).into_owned()]);
+    }
+    args.extend([info.id.to_string(), Policy::from(policy).abi().to_string()]);
     let mut flags = 0;
     if skip_files {
         flags |= uapi::RESTORE_SKIP_FILES;
@@ -333,6 +347,7 @@ pub(crate) fn restore(
             args.extend([vma_kind::name(v.kind).to_string(), format!("{:#x}", v.start), format!("{:#x}", v.end)]);
         }
     }
+    let clock_offset = crate::timens::continue_clocks(&proc)?;
     let stub = stub();
     let mut children = Vec::new();
     if let Some(dir) = output {
@@ -341,6 +356,12 @@ pub(crate) fn restore(
     for n in 1..=count {
         let mut cmd = std::process::Command::new(&stub);
         cmd.args(&args);
+        // A child in another time namespace than its parent cannot share
+        // its memory: fork, not vfork (a pre_exec hook rules vfork out).
+        // SAFETY: the hook does nothing, so it is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(()));
+        }
         if let Some(dir) = output {
             let path = dir.join(format!("clone-{n}.out"));
             let f = std::fs::File::create(&path).with_context(|| format!("{}", path.display()))?;
@@ -350,9 +371,12 @@ pub(crate) fn restore(
     }
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     if json {
-        println!("{}", serde_json::to_string(&json!({"image": id, "pids": pids}))?);
+        println!("{}", serde_json::to_string(&json!({"image": id, "pids": pids, "clock_offset_ns": clock_offset as i64}))?);
     } else {
         eprintln!("restoring image {id} ({:?}) into {} process(es): {}", policy, count, pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+        if clock_offset != 0 {
+            eprintln!("  in a time namespace: CLOCK_MONOTONIC continues the checkpoint's (offset {:+.3} s)", clock_offset as f64 / 1e9);
+        }
     }
     if wait {
         let mut failed = 0;
@@ -406,8 +430,8 @@ pub(crate) fn stat(pid: i32, json: bool) -> Result<()> {
     } else {
         println!("pid {pid}: clone #{} of image {} ({policy}), restored in {:.2} ms", s.clone_nr, id_string(s.image_id), s.restore_ns as f64 / 1e6);
         println!("  pages mapped from the pool  {}", s.pool_pages);
-        println!("  pages copied local          {} ({} at restore)", s.local_pages, s.prefetched_pages);
-        println!("  zero / file pages           {} / {}", s.zero_pages, s.file_pages);
+        println!("  pages copied local          {} ({} dirty pages migrated by MoW)", s.local_pages, s.prefetched_pages);
+        println!("  zero / file pages (faults)  {} / {}", s.zero_pages, s.file_pages);
         println!("  faults {}, leaf tables loaded {}", s.faults, s.leaves);
         println!("  local memory: Rss {} kB (anonymous {} kB)", kb("Rss"), kb("Anonymous"));
     }

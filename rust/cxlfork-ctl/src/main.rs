@@ -1,6 +1,7 @@
 //! `cxlfork-ctl`: command-line control of cxlfork.
 
 mod images;
+mod timens;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
