@@ -36,7 +36,8 @@
  * (original: its clone runs on another host), PS_TAMPER=1 (perturb the
  * state where a faulty restore would, before verifying, in the clone, the
  * fork child or the pid-mode process: the test must then FAIL; selftest.sh
- * checks that every test can fail).
+ * checks that every test can fail), PS_TRACE=1 (a "# trace" line per
+ * check, with the time spent since the previous one).
  */
 #ifndef CXLFORK_PS_H
 #define CXLFORK_PS_H
@@ -60,6 +61,7 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/cxlfork.h>
 
@@ -80,6 +82,7 @@ static struct utsname ps_uts;		/* at set-up */
 static int ps_nfail;
 static char ps_first[240];
 static char ps_image[48];		/* self mode: "HOST:SEQ" */
+static int ps_errno_ckpt;		/* self, fork: errno right after the call */
 static volatile sig_atomic_t ps_usr1;
 /* Optional, set by a test before ps_sync(): perturbs its state (PS_TAMPER). */
 static void (*ps_tamper_fn)(void);
@@ -122,7 +125,29 @@ __attribute__((format(printf, 1, 2))) static void ps_say(const char *fmt, ...)
 	errno = e;
 }
 
-__attribute__((format(printf, 3, 4))) static int ps_check(int ok, int line, const char *fmt, ...)
+/* PS_TRACE=1: a line per check, with the time since the previous one. */
+static int ps_trace;
+
+static const char *ps_base(const char *file)
+{
+	const char *b = strrchr(file, '/');
+
+	return b ? b + 1 : file;
+}
+
+static void ps_trace_line(const char *file, int line)
+{
+	static long long last;
+	struct timespec t;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	now = t.tv_sec * 1000000LL + t.tv_nsec / 1000;
+	ps_say("# trace %s %s:%d +%lld us", ps_role(), ps_base(file), line, last ? now - last : 0);
+	last = now;
+}
+
+__attribute__((format(printf, 4, 5))) static int ps_check(int ok, const char *file, int line, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
@@ -134,16 +159,22 @@ __attribute__((format(printf, 3, 4))) static int ps_check(int ok, int line, cons
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (ps_nfail < 40)
-		ps_say("# FAIL %s %s.c:%d: %s", ps_role(), ps_test, line, msg);
+		ps_say("# FAIL %s %s:%d: %s", ps_role(), ps_base(file), line, msg);
 	if (ps_nfail++ == 0)
-		snprintf(ps_first, sizeof(ps_first), "%s.c:%d: %s", ps_test, line, msg);
+		snprintf(ps_first, sizeof(ps_first), "%s:%d: %s", ps_base(file), line, msg);
 	errno = e;
 	return 0;
 }
 
 /* CHECK(cond, fmt, ...): records a failure unless cond; returns cond. The
  * message's arguments are evaluated after cond (which may fill them in). */
-#define CHECK(cond, ...) ({ int _ok = !!(cond); _ok ? 1 : ps_check(0, __LINE__, __VA_ARGS__); })
+#define CHECK(cond, ...)                                                    \
+	({                                                                  \
+		int _ok = !!(cond);                                         \
+		if (ps_trace)                                               \
+			ps_trace_line(__FILE__, __LINE__);                  \
+		_ok ? 1 : ps_check(0, __FILE__, __LINE__, __VA_ARGS__);     \
+	})
 #define CHECK_EQ(a, b)                                                                          \
 	({                                                                                      \
 		unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b); \
@@ -428,6 +459,7 @@ static void ps_init(int argc, char **argv, const char *test)
 	ps_pid0 = getpid();
 	uname(&ps_uts);
 	ps_remote = getenv("PS_REMOTE") && !strcmp(getenv("PS_REMOTE"), "1");
+	ps_trace = getenv("PS_TRACE") && !strcmp(getenv("PS_TRACE"), "1");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = ps_on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
@@ -456,6 +488,7 @@ static long ps_checkpoint(void)
 		pid_t p = fork();
 		int st;
 
+		ps_errno_ckpt = errno;
 		PS_SETUP(p >= 0);
 		if (p == 0)
 			return 1;
@@ -469,7 +502,7 @@ static long ps_checkpoint(void)
 	fd = open("/dev/cxlfork", O_RDWR);
 	PS_SETUP(fd >= 0);
 	r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
-	e = errno;
+	e = ps_errno_ckpt = errno;
 	close(fd);
 	if (r < 0) {
 		ps_say("FAIL checkpoint: %s", strerror(e));

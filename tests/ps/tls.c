@@ -5,7 +5,8 @@
  * (arch_prctl ARCH_GET_FS, and %fs:0, the TCB's pointer to itself), the gs
  * base, the stack-protector canary (%fs:0x28) and pointer guard (%fs:0x30)
  * libc keeps there, and errno (a TLS variable: its address, and in self
- * mode its value across the successful checkpoint call) are the original's.
+ * mode its value right after the successful checkpoint call) are the
+ * original's.
  */
 #include "ps.h"
 #include <asm/prctl.h>
@@ -45,7 +46,7 @@ static void verify(void)
 	unsigned long fs = 0, gs = 0;
 
 	if (ps_mode == PS_SELF || ps_mode == PS_FORK)
-		CHECK(errno == 4321, "errno is %d after the checkpoint, was 4321", errno);
+		CHECK(ps_errno_ckpt == 4321, "errno is %d right after the checkpoint call, was 4321", ps_errno_ckpt);
 	CHECK(&errno == errno_addr0, "&errno %p, was %p", (void *)&errno, (void *)errno_addr0);
 	errno = 77;
 	CHECK(*errno_addr0 == 77, "errno writes go elsewhere");
