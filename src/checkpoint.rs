@@ -18,7 +18,7 @@
 
 use crate::abi::boxed_zeroed;
 use crate::abi::image::{
-    self, fill_upper_table, pte, put, vm, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, ProcImage,
+    self, fill_upper_table, pte, put, vm, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, ObjImage, ProcImage,
     RegsImage, SigAction, TaskImage, VmaImage, IMG_MAGIC, IMG_VERSION, LEASE_OFF, META_OFF, NRLIMITS, PT_ENTRIES,
 };
 use crate::abi::pod::slice_as_bytes;
@@ -26,6 +26,7 @@ use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Checkpoint};
 use crate::abi::crc::crc32c;
 use crate::ffi::{self, ProcState, TaskState};
+use crate::file_ref::FileRef;
 use crate::kernel_util;
 use crate::pool::{Pool, Reservation};
 use crate::target::{self, After, MmReadGuard, Target};
@@ -49,12 +50,39 @@ struct Collected {
     leaf_vaddrs: KVVec<u64>,
     /// `PT_ENTRIES` raw entries per leaf (zero where nothing is kept).
     leaf_entries: KVVec<u64>,
-    /// Upper bound of data pages (every kept entry).
+    /// Shared objects (shared memory with no name to reopen).
+    objs: KVVec<Obj>,
+    /// Upper bound of leaf data pages (every kept entry).
     n_data: u64,
     anon_pages: u64,
     file_pages: u64,
     accessed: u64,
     dirty: u64,
+}
+
+/// A shared object the image stores once, whatever maps it.
+struct Obj {
+    file: FileRef,
+    size: u64,
+    name: (u32, u32),
+    /// Page offsets of its data (SEEK_DATA ranges): the pages stored.
+    pages: KVVec<u64>,
+}
+
+/// The 1-based object number of `file`'s inode, adding it if new.
+fn obj_of(objs: &mut KVVec<Obj>, strings: &mut KVVec<u8>, file: FileRef, name: &[u8]) -> Result<u32> {
+    let key = file.inode_key();
+    if let Some(i) = objs.iter().position(|o| o.file.inode_key() == key) {
+        return Ok(i as u32 + 1);
+    }
+    if objs.len() >= image::MAX_OBJS as usize {
+        return Err(E2BIG);
+    }
+    // Its size is the file's (past it, any mapping of it raises SIGBUS).
+    let size = file.identity().0;
+    let name = push_str(strings, name)?;
+    objs.push(Obj { file, size, name, pages: KVVec::new() }, GFP_KERNEL)?;
+    Ok(objs.len() as u32)
 }
 
 fn push_str(strings: &mut KVVec<u8>, s: &[u8]) -> Result<(u32, u32)> {
@@ -72,10 +100,11 @@ fn vma_index(vmas: &[VmaImage], addr: u64) -> Option<usize> {
     (i < vmas.len() && vmas[i].start <= addr).then_some(i)
 }
 
-/// Whether the pages of a VMA go into the image: a fork child sees those
-/// of a wipe-on-fork or droppable mapping zeroed.
+/// Whether the pages a VMA maps go into the image's leaves: a fork child
+/// sees those of a wipe-on-fork or droppable mapping zeroed; a shared
+/// object's content is stored whole, with the object.
 fn copies(v: &VmaImage) -> bool {
-    vma_kind::copies_pages(v.kind) && v.vm_flags & (vm::WIPEONFORK | vm::DROPPABLE) == 0
+    vma_kind::copies_pages(v.kind) && v.kind != vma_kind::SHARED_ANON && v.vm_flags & (vm::WIPEONFORK | vm::DROPPABLE) == 0
 }
 
 /// What a copy of this VMA's pages leaves out of the image: all-zero pages
@@ -85,18 +114,20 @@ fn copies(v: &VmaImage) -> bool {
 /// are the process's own).
 fn copy_mode(v: &VmaImage) -> u32 {
     match v.kind {
-        vma_kind::ANON | vma_kind::HEAP | vma_kind::STACK | vma_kind::SHARED_ANON => ffi::COPY_SKIP_ZERO,
+        vma_kind::ANON | vma_kind::HEAP | vma_kind::STACK => ffi::COPY_SKIP_ZERO,
         vma_kind::FILE_PRIVATE => ffi::COPY_SKIP_FILE,
         _ => 0,
     }
 }
 
 fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
+    let mut path2 = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
     let mut c = Collected {
         vmas: KVVec::new(),
         strings: KVVec::new(),
         leaf_vaddrs: KVVec::new(),
         leaf_entries: KVVec::new(),
+        objs: KVVec::new(),
         n_data: 0,
         anon_pages: 0,
         file_pages: 0,
@@ -110,6 +141,13 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
         }
     })? {
         let (path_off, path_len) = push_str(&mut c.strings, &path[..len])?;
+        let obj = if v.kind == vma_kind::SHARED_ANON {
+            let f = mm.vma_file(v.start)?;
+            path2[..len].copy_from_slice(&path[..len]);
+            obj_of(&mut c.objs, &mut c.strings, f, &path2[..len])?
+        } else {
+            0
+        };
         c.vmas.push(
             VmaImage {
                 start: v.start,
@@ -119,7 +157,7 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
                 kind: v.kind,
                 path_off,
                 path_len,
-                obj: 0,
+                obj,
                 pages: 0,
                 obj_size: 0,
                 file_size: v.file_size,
@@ -179,8 +217,10 @@ fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
 /// Copies the kept pages of every leaf into the image's data pages (packed,
 /// all-zero anonymous pages left out) and rebases the entries; writes each
 /// leaf and fills `index`. Returns the number of data pages written.
-fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservation, l: &ImageLayout, index: &mut KVVec<LeafIndex>) -> Result<u64> {
-    let data = r.offset + l.data_off;
+fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, ip: &mut InPool<'_>, l: &ImageLayout, index: &mut KVVec<LeafIndex>) -> Result<u64> {
+    let r = ip.r()?;
+    let (offset, leaves_off) = (r.offset, l.leaves_off);
+    let data = offset + l.data_off;
     let first_frame = data / PAGE_SIZE;
     let mut d = 0u64; // next data page
     for (k, &vaddr) in c.leaf_vaddrs.iter().enumerate() {
@@ -234,21 +274,40 @@ fn copy_data(pool: &Pool, mm: &MmReadGuard<'_>, c: &mut Collected, r: &Reservati
             i += n as usize;
         }
         let bytes = slice_as_bytes(leaf);
-        pool.map().write(r.offset + l.leaves_off + k as u64 * PAGE_SIZE, bytes)?;
+        pool.map().write(offset + leaves_off + k as u64 * PAGE_SIZE, bytes)?;
         index.push(LeafIndex { vaddr, crc: crc32c(bytes), mapped }, GFP_KERNEL)?;
-        pool.ckpt_progress(false, u64::from(mapped), 0);
+        ip.progress(u64::from(mapped));
     }
     Ok(d)
 }
 
-/// Open files, each with its path in `strings`.
-fn collect_files(t: &Target, strings: &mut KVVec<u8>, path: &mut [u8]) -> Result<KVVec<FileImage>> {
+/// Copies every shared object's data pages to the pool from `dst` on (in
+/// object order), through a bounce page: a file read, not a page-table walk.
+fn copy_objs(pool: &Pool, c: &Collected, ip: &mut InPool<'_>, mut dst: u64) -> Result {
+    let mut page = KVec::from_elem(0u8, PAGE_SIZE as usize, GFP_KERNEL)?;
+    for o in c.objs.iter() {
+        for &p in o.pages.iter() {
+            o.file.read_page(p, &mut page)?;
+            pool.map().write(dst, &page)?;
+            dst += PAGE_SIZE;
+        }
+        ip.progress(o.pages.len() as u64);
+    }
+    Ok(())
+}
+
+/// Open files, each with its path in `strings` (descriptors of shared
+/// objects, e.g. memfds, name their object).
+fn collect_files(t: &Target, c: &mut Collected, path: &mut [u8]) -> Result<KVVec<FileImage>> {
     let mut files = KVVec::new();
     let mut fd = 0u32;
-    while let Some((mut f, len)) = t.file_next(fd, path)? {
-        let (off, n) = push_str(strings, &path[..len])?;
+    while let Some((mut f, len, file)) = t.file_next(fd, path)? {
+        let (off, n) = push_str(&mut c.strings, &path[..len])?;
         f.path_off = off;
         f.path_len = n;
+        if file.is_shared_anon() {
+            f.obj = obj_of(&mut c.objs, &mut c.strings, file, &path[..len])?;
+        }
         fd = f.fd + 1;
         files.push(f, GFP_KERNEL)?;
         if files.len() > image::MAX_FILES as usize {
@@ -275,6 +334,12 @@ impl<'a> InPool<'a> {
 
     fn r(&self) -> Result<&Reservation> {
         self.r.as_ref().ok_or(EINVAL)
+    }
+
+    /// `n` more pages copied.
+    fn progress(&mut self, n: u64) {
+        self.pool.ckpt_progress(false, n, 0);
+        self.done += n;
     }
 
     /// Publishes the image: its directory entry becomes PUBLISHED.
@@ -399,7 +464,14 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
 
     let mm = target.mm_read_lock()?;
     let mut c = collect(&mm, &mut path)?;
-    let files = collect_files(&target, &mut c.strings, &mut path)?;
+    let files = collect_files(&target, &mut c, &mut path)?;
+    // Every shared object's data pages (SEEK_DATA ranges) are stored.
+    let mut n_obj_pages = 0u64;
+    for o in c.objs.iter_mut() {
+        o.file.data_pages(o.size, &mut o.pages)?;
+        n_obj_pages += o.pages.len() as u64;
+    }
+    let n_objs = c.objs.len() as u32;
     let n = target.path(false, &mut path)?;
     let cwd = push_str(&mut c.strings, &path[..n])?;
     let n = target.path(true, &mut path)?;
@@ -407,13 +479,16 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     let n_upper = image::upper_table_count(&c.leaf_vaddrs);
     let n_leaves = u32::try_from(c.leaf_vaddrs.len()).map_err(|_| E2BIG)?;
     let (n_vmas, n_files, n_strings) = (c.vmas.len() as u32, files.len() as u32, c.strings.len() as u32);
-    let layout = |n_data| ImageLayout::new(n_vmas, n_files, n_strings, 1, fpu_len, n_upper, n_leaves, n_data);
-    let most = layout(c.n_data).ok_or(E2BIG)?;
-    let mut ip = InPool::new(pool, pool.reserve(most.size, uid, gid)?, c.n_data);
+    let layout = |n_data| ImageLayout::new(n_vmas, n_files, n_strings, 1, fpu_len, (n_objs, n_obj_pages), n_upper, n_leaves, n_data);
+    let most = layout(c.n_data + n_obj_pages).ok_or(E2BIG)?;
+    let mut ip = InPool::new(pool, pool.reserve(most.size, uid, gid)?, c.n_data + n_obj_pages);
     let mut index = KVVec::with_capacity(c.leaf_vaddrs.len(), GFP_KERNEL)?;
-    let n_data = copy_data(pool, &mm, &mut c, ip.r()?, &most, &mut index)?;
-    ip.done = n_data;
+    let n_leaf_data = copy_data(pool, &mm, &mut c, &mut ip, &most, &mut index)?;
     drop(mm);
+    // The objects' pages follow the leaves' pages.
+    let dst = ip.r()?.offset + most.data_off + n_leaf_data * PAGE_SIZE;
+    copy_objs(pool, &c, &mut ip, dst)?;
+    let n_data = n_leaf_data + n_obj_pages;
     // All-zero pages were left out: the image ends earlier.
     let l = layout(n_data).ok_or(E2BIG)?;
     if let Some(r) = ip.r.as_mut() {
@@ -436,6 +511,8 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     h.n_files = files.len() as u32;
     h.strings_len = c.strings.len() as u32;
     h.n_tasks = 1;
+    h.n_objs = n_objs;
+    h.n_obj_pages = n_obj_pages;
     h.fpu_len = fpu_len;
     h.n_upper = n_upper;
     h.n_leaves = n_leaves;
@@ -490,6 +567,15 @@ fn write_meta(
     }
     let f = (l.fpu_off - META_OFF) as usize;
     meta.get_mut(f..f + fpu.len()).ok_or(EINVAL)?.copy_from_slice(fpu);
+    let mut first = 0u64;
+    for (i, o) in c.objs.iter().enumerate() {
+        let oi = ObjImage { size: o.size, first, n_pages: o.pages.len() as u64, name_off: o.name.0, name_len: o.name.1, flags: 0, reserved: 0 };
+        put(&mut meta, l.objs_off + (i * ObjImage::SIZE) as u64, &oi).ok_or(EINVAL)?;
+        for (j, &p) in o.pages.iter().enumerate() {
+            put(&mut meta, l.obj_pages_off + 8 * (first + j as u64), &p).ok_or(EINVAL)?;
+        }
+        first += o.pages.len() as u64;
+    }
     for (i, li) in index.iter().enumerate() {
         put(&mut meta, l.leaf_index_off + (i * LeafIndex::SIZE) as u64, li).ok_or(EINVAL)?;
     }

@@ -265,19 +265,19 @@ impl CloneCtx {
     fn access(&self, ia: u64, buf: *mut u8, len: usize) -> i32 {
         let in_page = (ia % PAGE_SIZE) as usize;
         let n = len.min(PAGE_SIZE as usize - in_page);
-        let Some(k) = self.leaf_index(ia) else { return -(EFAULT.to_errno()) };
+        let Some(k) = self.leaf_index(ia) else { return EFAULT.to_errno() };
         let block = leaf_block(ia);
         let e = self.with_leaf(k, |entries| entries[((ia - block) / PAGE_SIZE) as usize]);
-        let Ok(e) = e.map_err(|_| ()) else { return -(EFAULT.to_errno()) };
+        let Ok(e) = e.map_err(|_| ()) else { return EFAULT.to_errno() };
         if e == 0 {
-            return -(EFAULT.to_errno());
+            return EFAULT.to_errno();
         }
         let off = pte::frame(e).wrapping_mul(PAGE_SIZE) + in_page as u64;
         // SAFETY: the caller gives `len` >= `n` writable bytes at `buf`.
         let out = unsafe { core::slice::from_raw_parts_mut(buf, n) };
         match self.pool.map().read(off, out) {
             Ok(()) => n as i32,
-            Err(_) => -(EFAULT.to_errno()),
+            Err(_) => EFAULT.to_errno(),
         }
     }
 
@@ -470,7 +470,8 @@ pub(crate) fn make_clone_vma(ctx: &Arc<CloneCtx>, addr: u64, len: u64, cv: CvmaB
     let cvp = cv.0.as_ptr();
     // SAFETY: the mapping belongs to current; `raw` is a context reference
     // and `cvp` a cvma, both taken over by the VMA on success.
-    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>(), cvp, img.index, img.start, img.pgoff, img.wipe) };
+    let mixed = !ctx.pool().map().has_pages();
+    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>(), cvp, img.index, img.start, img.pgoff, img.wipe, mixed) };
     if r < 0 {
         // SAFETY: the VMA did not take it: give the reference back.
         drop(unsafe { Arc::from_raw(raw) });

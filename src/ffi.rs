@@ -6,6 +6,8 @@ use core::ffi::c_void;
 
 unsafe extern "C" {
     pub(crate) fn cxlfork_check_range(phys: u64, size: u64) -> i32;
+    pub(crate) fn cxlfork_pool_pin_pages(phys: u64, size: u64) -> *mut c_void;
+    pub(crate) fn cxlfork_pool_unpin_pages(pgmap: *mut c_void);
     pub(crate) fn cxlfork_memremap_wb(phys: u64, size: u64) -> *mut c_void;
     pub(crate) fn cxlfork_memunmap(addr: *mut c_void);
     pub(crate) fn cxlfork_pool_read(dst: *mut c_void, src: *const c_void, len: usize);
@@ -118,7 +120,13 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_pte_is_zero_page(pte: u64) -> bool;
     pub(crate) fn cxlfork_copy_pages(t: *mut CxlforkTarget, addr: u64, n: u32, dst: *mut c_void, mode: u32, copied: *mut u64) -> i32;
     pub(crate) fn cxlfork_file_identity(file: *mut KFile, size: *mut u64, mtime_ns: *mut u64);
-    pub(crate) fn cxlfork_file_next(t: *mut CxlforkTarget, fd: u32, out: *mut u64, path: *mut u8, pathlen: usize) -> i32;
+    pub(crate) fn cxlfork_file_next(t: *mut CxlforkTarget, fd: u32, out: *mut u64, path: *mut u8, pathlen: usize, filep: *mut *mut KFile) -> i32;
+    pub(crate) fn cxlfork_vma_file(t: *mut CxlforkTarget, addr: u64) -> *mut KFile;
+    pub(crate) fn cxlfork_file_get(file: *mut KFile) -> *mut KFile;
+    pub(crate) fn cxlfork_file_key(file: *mut KFile) -> u64;
+    pub(crate) fn cxlfork_file_is_shared_anon(file: *mut KFile) -> bool;
+    pub(crate) fn cxlfork_file_seek(file: *mut KFile, off: u64, whence: i32) -> i64;
+    pub(crate) fn cxlfork_file_read_page(file: *mut KFile, pos: u64, buf: *mut c_void) -> i32;
     pub(crate) fn cxlfork_current_euid() -> u32;
     pub(crate) fn cxlfork_monotonic_ns() -> u64;
 }
@@ -162,6 +170,7 @@ unsafe extern "C" {
         img_start: u64,
         img_pgoff: u64,
         wipe: bool,
+        mixed: bool,
     ) -> i32;
     pub(crate) fn cxlfork_vma_insert_pfn(vma: *mut VmArea, addr: u64, pfn: u64) -> u32;
     pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;

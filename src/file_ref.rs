@@ -59,6 +59,79 @@ impl FileRef {
         (size, mtime)
     }
 
+    /// Another reference to the same file.
+    pub(crate) fn try_clone(&self) -> Self {
+        // SAFETY: the file is referenced (invariant); `get_file` takes one more.
+        let p = unsafe { ffi::cxlfork_file_get(self.as_ptr()) };
+        // INVARIANT: `get_file` returns the file with the new reference.
+        Self(NonNull::new(p).unwrap_or(self.0))
+    }
+
+    /// A key telling files of the same inode apart from others (valid
+    /// while a reference is held).
+    pub(crate) fn inode_key(&self) -> u64 {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_key(self.as_ptr()) }
+    }
+
+    /// Whether it is shared memory with no name to reopen (an unlinked
+    /// shmem file: MAP_SHARED|MAP_ANONYMOUS, a memfd, a deleted tmpfs file).
+    pub(crate) fn is_shared_anon(&self) -> bool {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_is_shared_anon(self.as_ptr()) }
+    }
+
+    /// The file's data ranges (SEEK_DATA/SEEK_HOLE) below `size`, as page
+    /// offsets, pushed to `out`.
+    pub(crate) fn data_pages(&self, size: u64, out: &mut KVVec<u64>) -> Result {
+        const SEEK_DATA: i32 = 3;
+        const SEEK_HOLE: i32 = 4;
+        let mut off = 0u64;
+        while off < size {
+            // SAFETY: the file is referenced (invariant).
+            let data = unsafe { ffi::cxlfork_file_seek(self.as_ptr(), off, SEEK_DATA) };
+            if data < 0 {
+                // ENXIO: no data at or after `off`.
+                return if data == i64::from(ENXIO.to_errno()) { Ok(()) } else { Err(Error::from_errno(data as i32)) };
+            }
+            // SAFETY: as above.
+            let hole = unsafe { ffi::cxlfork_file_seek(self.as_ptr(), data as u64, SEEK_HOLE) };
+            if hole < 0 {
+                return Err(Error::from_errno(hole as i32));
+            }
+            let (first, end) = (data as u64 / 4096, (hole as u64).min(size).div_ceil(4096));
+            for p in first..end {
+                out.push(p, GFP_KERNEL)?;
+            }
+            off = end.max(first + 1) * 4096;
+        }
+        Ok(())
+    }
+
+    /// Sets the file position.
+    pub(crate) fn seek(&self, pos: u64) -> Result {
+        // SAFETY: the file is referenced (invariant).
+        let r = unsafe { ffi::cxlfork_file_seek(self.as_ptr(), pos, 0) };
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok(())
+    }
+
+    /// Reads the page at page offset `page` into `buf` (4 KiB; zero past
+    /// the end of the file).
+    pub(crate) fn read_page(&self, page: u64, buf: &mut [u8]) -> Result {
+        if buf.len() != 4096 {
+            return Err(EINVAL);
+        }
+        // SAFETY: the file is referenced (invariant); `buf` is 4 KiB writable.
+        let r = unsafe { ffi::cxlfork_file_read_page(self.as_ptr(), page * 4096, buf.as_mut_ptr().cast()) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
+    }
+
     /// The raw pointer (valid while `self` lives).
     pub(crate) fn as_ptr(&self) -> *mut KFile {
         self.0.as_ptr()

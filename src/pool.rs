@@ -94,6 +94,9 @@ impl Pool {
             pr_info!("attach: [{:#x}, +{:#x}) is device memory outside any CXL window\n", base, size);
         }
         let map = PoolMap::new(base, size)?;
+        if !map.has_pages() {
+            pr_info!("attach: [{:#x}, +{:#x}) has no struct pages: clones map it with VM_MIXEDMAP (no in-place mremap growth)\n", base, size);
+        }
 
         let (layout, uuid) = if format {
             let hosts = if req.max_hosts == 0 { uapi::DEFAULT_HOSTS } else { req.max_hosts };
@@ -469,18 +472,18 @@ impl Pool {
     pub(crate) fn ckpt_progress(&self, start: bool, done: u64, total: u64) {
         let mut s = self.state.lock();
         if start {
-            s.ckpt_active += 1;
-            s.ckpt_pages_total += total;
+            s.ckpt_active = s.ckpt_active.saturating_add(1);
+            s.ckpt_pages_total = s.ckpt_pages_total.saturating_add(total);
         }
-        s.ckpt_pages_done += done;
+        s.ckpt_pages_done = s.ckpt_pages_done.saturating_add(done);
     }
 
     /// A checkpoint ended: drop its counts.
     pub(crate) fn ckpt_end(&self, done: u64, total: u64) {
         let mut s = self.state.lock();
-        s.ckpt_active -= 1;
-        s.ckpt_pages_done -= done;
-        s.ckpt_pages_total -= total;
+        s.ckpt_active = s.ckpt_active.saturating_sub(1);
+        s.ckpt_pages_done = s.ckpt_pages_done.saturating_sub(done);
+        s.ckpt_pages_total = s.ckpt_pages_total.saturating_sub(total);
     }
 
     /// Adds `delta` to this host's lease count of the image at `base`; the

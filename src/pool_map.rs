@@ -18,11 +18,15 @@ use kernel::prelude::*;
 /// # Invariants
 ///
 /// `base` is the start of a live `memremap(MEMREMAP_WB)` mapping of `size`
-/// bytes at physical address `phys`, unmapped only by `drop`.
+/// bytes at physical address `phys`, unmapped only by `drop`. `pgmap`, if
+/// set, is a reference on the ZONE_DEVICE page map covering the range
+/// (its pages are refcounted struct pages, and its device cannot go away),
+/// dropped only by `drop`.
 pub(crate) struct PoolMap {
     base: NonNull<u8>,
     phys: u64,
     size: u64,
+    pgmap: Option<NonNull<c_void>>,
 }
 
 // SAFETY: the mapping is plain memory usable from any CPU; all access goes
@@ -38,8 +42,16 @@ impl PoolMap {
         // SAFETY: `memremap` validates its arguments and returns NULL on failure.
         let p = unsafe { ffi::cxlfork_memremap_wb(phys, size) };
         let base = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
-        // INVARIANT: `base` maps `size` bytes at `phys`.
-        Ok(Self { base, phys, size })
+        // SAFETY: reads the page maps; returns a referenced map or NULL.
+        let pgmap = NonNull::new(unsafe { ffi::cxlfork_pool_pin_pages(phys, size) });
+        // INVARIANT: `base` maps `size` bytes at `phys`; `pgmap` is referenced.
+        Ok(Self { base, phys, size, pgmap })
+    }
+
+    /// Whether the pool's pages are struct pages the kernel refcounts
+    /// (device-dax), mapped into clones as normal pages.
+    pub(crate) fn has_pages(&self) -> bool {
+        self.pgmap.is_some()
     }
 
     /// Physical address of the range.
@@ -119,6 +131,10 @@ impl PoolMap {
 
 impl Drop for PoolMap {
     fn drop(&mut self) {
+        if let Some(p) = self.pgmap {
+            // SAFETY: we hold this reference (invariant), dropped once, here.
+            unsafe { ffi::cxlfork_pool_unpin_pages(p.as_ptr()) };
+        }
         // SAFETY: `base` is a live `memremap` mapping (invariant), unmapped once, here.
         unsafe { ffi::cxlfork_memunmap(self.base.as_ptr().cast::<c_void>()) };
     }

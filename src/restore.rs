@@ -19,11 +19,11 @@
 //! still fail there (as they can in execve); the caller, which has no
 //! program left to return to, is then killed.
 
-use crate::abi::image::{file_kind, pte, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, META_OFF, PT_ENTRIES, REGS_SELF};
+use crate::abi::image::{file_kind, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, META_OFF, REGS_SELF};
 use crate::abi::pod::Pod;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Restore};
-use crate::abi::{boxed_zeroed, image::leaf_block};
+use crate::abi::boxed_zeroed;
 use crate::clone::{self, CloneCtx, CvmaBox, ImageVma};
 use crate::ffi::{self, KFile, ProcState, TaskState};
 use crate::file_ref::FileRef;
@@ -82,8 +82,9 @@ struct Fds {
     cloexec: KVVec<bool>,
 }
 
-/// Reopens the image's open files (before the point of no return).
-fn open_files(m: &Meta<'_>, flags: u32) -> Result<Fds> {
+/// Reopens the image's open files (before the point of no return); a
+/// descriptor of a shared object gets the clone's copy of the object.
+fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
     let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new() };
     let stdio = flags & uapi::RESTORE_IMAGE_STDIO != 0;
     let skip = flags & uapi::RESTORE_SKIP_FILES != 0;
@@ -97,6 +98,10 @@ fn open_files(m: &Meta<'_>, flags: u32) -> Result<Fds> {
         }
         let path = m.file_path(&f).map_err(|_| EBADMSG)?;
         let opened = match f.kind {
+            _ if f.obj != 0 => {
+                let o = objs.get(f.obj as usize - 1).ok_or(EBADMSG)?;
+                o.seek(f.pos).map(|()| o.try_clone())
+            }
             file_kind::REG | file_kind::DIR | file_kind::CHR | file_kind::BLK => {
                 open(path, f.flags, (f.kind == file_kind::REG).then_some(f.pos))
             }
@@ -261,7 +266,7 @@ impl Planned {
         match self.kind {
             // The validator checked pgoff * PAGE_SIZE cannot overflow.
             Kind::FilePrivate(..) => self.v.pgoff.wrapping_mul(PAGE_SIZE),
-            Kind::Shared(_) if self.v.kind == vma_kind::FILE_SHARED => self.v.pgoff.wrapping_mul(PAGE_SIZE),
+            Kind::Shared(_) => self.v.pgoff.wrapping_mul(PAGE_SIZE),
             _ => 0,
         }
     }
@@ -295,53 +300,46 @@ fn probe(p: &Planned) -> Result {
     })
 }
 
-/// A NUL-terminated name for a shmem file standing for `path`.
+/// A NUL-terminated name for a shmem file standing for `path` (so that
+/// /proc/PID/maps shows the original's: `/memfd:x (deleted)`, `/dev/zero
+/// (deleted)`).
 fn shmem_name(path: &[u8]) -> Result<KVec<u8>> {
-    let base = path.rsplit(|&b| b == b'/').next().unwrap_or(b"");
-    let base = if base.is_empty() || base.contains(&0) { &b"cxlfork-shared"[..] } else { base };
-    let base = base.strip_suffix(b" (deleted)").unwrap_or(base);
-    let mut n = KVec::with_capacity(base.len() + 1, GFP_KERNEL)?;
-    n.extend_from_slice(base, GFP_KERNEL)?;
+    let p = path.strip_prefix(b"/").unwrap_or(path);
+    let p = p.strip_suffix(b" (deleted)").unwrap_or(p);
+    let p = if p.is_empty() || p.contains(&0) { &b"cxlfork-shared"[..] } else { p };
+    let mut n = KVec::with_capacity(p.len() + 1, GFP_KERNEL)?;
+    n.extend_from_slice(p, GFP_KERNEL)?;
     n.push(0, GFP_KERNEL)?;
     Ok(n)
 }
 
-/// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, memfd, a deleted
-/// tmpfs file): a shmem file holding the image's pages of `v`, made before
-/// the point of no return (a full tmpfs or memory cgroup fails it there).
-fn shared_anon(ctx: &CloneCtx, m: &Meta<'_>, v: &VmaImage) -> Result<FileRef> {
-    let name = shmem_name(m.vma_path(v).map_err(|_| EBADMSG)?)?;
-    // SAFETY: `name` is NUL-terminated; the shim returns a referenced file or an error.
-    let file = unsafe { FileRef::from_err_ptr(ffi::cxlfork_shmem_create(name.as_ptr(), v.end - v.start)) }?;
-    let mut block = leaf_block(v.start);
-    while block < v.end {
-        if let Some(k) = ctx.leaf_index(block) {
-            // Offsets and frames first; the file is written outside the leaf lock.
-            let mut pages = KVVec::<(u64, u64)>::new();
-            ctx.with_leaf(k, |entries| -> Result {
-                for (i, &e) in entries.iter().enumerate() {
-                    let a = block + i as u64 * PAGE_SIZE;
-                    if e != 0 && a >= v.start && a < v.end {
-                        pages.push((a - v.start, pte::frame(e) * PAGE_SIZE), GFP_KERNEL)?;
-                    }
-                }
-                Ok(())
-            })??;
-            for &(pos, off) in pages.iter() {
-                ctx.pool().map().with_dst(off, PAGE_SIZE as usize, |src| {
-                    // SAFETY: `file` is referenced; `src` is 4 KiB of pool memory.
-                    check(unsafe { ffi::cxlfork_file_write_page(file.as_ptr(), pos, src.cast_const()) })
-                })?;
-            }
+/// The image's shared objects (MAP_SHARED|MAP_ANONYMOUS, memfds, deleted
+/// tmpfs files), each a new shmem file holding the object's content, made
+/// before the point of no return (a full tmpfs or memory cgroup fails it
+/// there). Every VMA and descriptor of an object then uses the same file.
+fn shared_objects(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<FileRef>> {
+    let mut out = KVVec::with_capacity(m.header.n_objs as usize, GFP_KERNEL)?;
+    for i in 0..m.header.n_objs {
+        let o = m.obj(i).map_err(|_| EBADMSG)?;
+        let name = shmem_name(m.string(o.name_off, o.name_len).map_err(|_| EBADMSG)?)?;
+        // SAFETY: `name` is NUL-terminated; the shim returns a referenced file or an error.
+        let file = unsafe { FileRef::from_err_ptr(ffi::cxlfork_shmem_create(name.as_ptr(), o.size)) }?;
+        for j in o.first..o.first + o.n_pages {
+            let page = m.obj_page(j).map_err(|_| EBADMSG)?;
+            let off = ctx.header.base + m.obj_page_data_off(j);
+            ctx.pool().map().with_dst(off, PAGE_SIZE as usize, |src| {
+                // SAFETY: `file` is referenced; `src` is 4 KiB of pool memory.
+                check(unsafe { ffi::cxlfork_file_write_page(file.as_ptr(), page * PAGE_SIZE, src.cast_const()) })
+            })?;
         }
-        block += PT_ENTRIES as u64 * PAGE_SIZE;
+        out.push(file, GFP_KERNEL)?;
     }
-    Ok(file)
+    Ok(out)
 }
 
 /// Plans every image VMA: opens, creates and allocates what mapping it
 /// needs, probes it, and checks the totals against the caller's limits.
-fn plan(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<Planned>> {
+fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
     let mut out = KVVec::with_capacity(m.header.n_vmas as usize, GFP_KERNEL)?;
     let (mut total, mut data) = (0u64, 0u64);
     for index in 0..m.header.n_vmas {
@@ -355,7 +353,7 @@ fn plan(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<Planned>> {
                     .inspect_err(|e| pr_info!("restore: cannot reopen the file mapped at {:#x}: {:?}\n", v.start, e))?;
                 Kind::Shared(f)
             }
-            vma_kind::SHARED_ANON => Kind::Shared(shared_anon(ctx, m, &v)?),
+            vma_kind::SHARED_ANON => Kind::Shared(objs.get(v.obj as usize - 1).ok_or(EBADMSG)?.try_clone()),
             vma_kind::FILE_PRIVATE => {
                 let f = open(m.vma_path(&v).map_err(|_| EBADMSG)?, O_RDONLY, None)
                     .inspect_err(|e| pr_info!("restore: cannot reopen the file mapped at {:#x}: {:?}\n", v.start, e))?;
@@ -516,8 +514,9 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     // SAFETY: `ps` is a valid state to check.
     check(unsafe { ffi::cxlfork_proc_check(&*ps) })?;
     check_specials(&m)?;
-    let plan = plan(&ctx, &m)?;
-    let fds = open_files(&m, req.flags)?;
+    let objs = shared_objects(&ctx, &m)?;
+    let plan = plan(&m, &objs)?;
+    let fds = open_files(&m, req.flags, &objs)?;
     if let Some(&max) = fds.fds.last() {
         // SAFETY: sizes current's descriptor table (nothing else changes).
         check(unsafe { ffi::cxlfork_fd_prepare(max, ps.rlim[RLIMIT_NOFILE][0]) })?;

@@ -8,6 +8,8 @@
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
+#include <linux/memremap.h>
+#include <linux/shmem_fs.h>
 #include <linux/mm.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
@@ -61,6 +63,38 @@ int cxlfork_check_range(u64 phys, u64 size)
 	if (region_intersects(phys, size, IORESOURCE_MEM, IORES_DESC_NONE) == REGION_INTERSECTS)
 		return 0;
 	return -EINVAL;
+}
+
+/*
+ * If [phys, phys + size) is memory of one ZONE_DEVICE page map whose pages
+ * the kernel refcounts like any page (device-dax: MEMORY_DEVICE_GENERIC),
+ * pin that map, so its device cannot go away while the pool is attached,
+ * and return it; NULL otherwise.
+ */
+void *cxlfork_pool_pin_pages(u64 phys, u64 size)
+{
+	unsigned long first = PHYS_PFN(phys), last = PHYS_PFN(phys + size - 1);
+	struct dev_pagemap *pgmap, *end;
+
+	if (!pfn_valid(first) || !pfn_valid(last))
+		return NULL;
+	pgmap = get_dev_pagemap(first);
+	if (!pgmap)
+		return NULL;
+	end = get_dev_pagemap(last);
+	if (end != pgmap || pgmap->type != MEMORY_DEVICE_GENERIC ||
+	    !is_zone_device_page(pfn_to_page(first))) {
+		put_dev_pagemap(end);
+		put_dev_pagemap(pgmap);
+		return NULL;
+	}
+	put_dev_pagemap(end);
+	return pgmap;
+}
+
+void cxlfork_pool_unpin_pages(void *pgmap)
+{
+	put_dev_pagemap(pgmap);
 }
 
 void *cxlfork_memremap_wb(u64 phys, u64 size)
@@ -130,6 +164,42 @@ void cxlfork_nodename(char *buf, size_t len)
 u32 cxlfork_current_euid(void)
 {
 	return from_kuid_munged(current_user_ns(), current_euid());
+}
+
+struct file *cxlfork_file_get(struct file *file)
+{
+	return get_file(file);
+}
+
+/* Identity of a file's inode while a reference is held (a lookup key). */
+u64 cxlfork_file_key(struct file *file)
+{
+	return (u64)(unsigned long)file_inode(file);
+}
+
+/* Shared memory with no name to reopen: an unlinked shmem file (the file
+ * of MAP_SHARED|MAP_ANONYMOUS, a memfd, a deleted tmpfs file). */
+bool cxlfork_file_is_shared_anon(struct file *file)
+{
+	return shmem_file(file) && file_inode(file)->i_nlink == 0;
+}
+
+/* vfs_llseek (SEEK_DATA/SEEK_HOLE to walk a file's data ranges). */
+s64 cxlfork_file_seek(struct file *file, u64 off, int whence)
+{
+	return vfs_llseek(file, off, whence);
+}
+
+/* Read up to 4 KiB of file at pos into buf (zero-filled past its end). */
+int cxlfork_file_read_page(struct file *file, u64 pos, void *buf)
+{
+	loff_t off = pos;
+	ssize_t n = kernel_read(file, buf, PAGE_SIZE, &off);
+
+	if (n < 0)
+		return n;
+	memset(buf + n, 0, PAGE_SIZE - n);
+	return 0;
 }
 
 /* A file's size and modification time (ns): what a restore checks to know

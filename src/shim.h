@@ -7,6 +7,8 @@
 #include <linux/mm.h>
 
 int cxlfork_check_range(u64 phys, u64 size);
+void *cxlfork_pool_pin_pages(u64 phys, u64 size);
+void cxlfork_pool_unpin_pages(void *pgmap);
 void *cxlfork_memremap_wb(u64 phys, u64 size);
 void cxlfork_memunmap(void *addr);
 void cxlfork_pool_read(void *dst, const void *src, size_t len);
@@ -130,7 +132,13 @@ bool cxlfork_pte_is_zero_page(u64 pte);
 #define CXLFORK_COPY_SKIP_FILE	2
 int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32 mode, u64 *copied);
 void cxlfork_file_identity(struct file *file, u64 *size, u64 *mtime_ns);
-int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen);
+int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen, struct file **filep);
+struct file *cxlfork_vma_file(struct cxlfork_target *t, u64 addr);
+struct file *cxlfork_file_get(struct file *file);
+u64 cxlfork_file_key(struct file *file);
+bool cxlfork_file_is_shared_anon(struct file *file);
+s64 cxlfork_file_seek(struct file *file, u64 off, int whence);
+int cxlfork_file_read_page(struct file *file, u64 pos, void *buf);
 
 /* Restore side (shim_restore.c). */
 struct vm_area_struct;
@@ -146,7 +154,7 @@ bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia);
 void cxlfork_cvma_set_installed(struct cxlfork_cvma *cv, u64 ia);
 u32 cxlfork_vma_prot(const struct vm_area_struct *vma);
 int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
-			   u64 img_start, u64 img_pgoff, bool wipe);
+			   u64 img_start, u64 img_pgoff, bool wipe, bool mixed);
 void *cxlfork_clone_ctx_of(struct mm_struct *mm);
 void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);

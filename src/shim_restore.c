@@ -8,7 +8,15 @@
  * rseq, signals, rlimits, file descriptors. All functions act on current.
  * Declared for Rust in ffi.rs.
  *
- * A clone VMA stands for one VMA of the image ("its image VMA"). Its
+ * A clone VMA stands for one VMA of the image ("its image VMA"). When the
+ * pool has struct pages (a device-dax range: ZONE_DEVICE pages, which the
+ * kernel refcounts like any page), its pages are mapped as normal pages
+ * and the VMA stays a plain private mapping with our vm_ops: it grows by
+ * mremap, merges, and is copied by fork like any. VM_MAYBE_GUARD ("the
+ * page tables hold state the VMA does not describe": here, which image
+ * pages were installed) makes fork copy its page tables. A pool without
+ * struct pages gets VM_MIXEDMAP and special PTEs instead (mremap cannot
+ * then grow the VMA in place). Its
  * vm_private_data is a struct cxlfork_cvma, one per VMA: a split, a
  * mremap copy or a fork gives the new VMA its own copy (vm_ops->open).
  * Each records, per page of its image VMA, whether the page was already
@@ -152,6 +160,15 @@ u32 cxlfork_vma_prot(const struct vm_area_struct *vma)
 	       (vma->vm_flags & VM_EXEC ? PROT_EXEC : 0);
 }
 
+/* Map page read-only at addr of vma (a normal, refcounted mapping; the
+ * zero page is mapped special, as anonymous memory maps it). */
+static vm_fault_t insert_page(struct vm_area_struct *vma, u64 addr, struct page *page)
+{
+	struct vm_fault f = { .vma = vma, .address = addr };
+
+	return vmf_insert_page_mkwrite(&f, page, false);
+}
+
 static vm_fault_t clone_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -167,7 +184,7 @@ static vm_fault_t clone_fault(struct vm_fault *vmf)
 	/* Not (or no longer) the image's: what any process reads here. */
 	if (cv->file_ops)
 		return cv->file_ops->fault(vmf);
-	return vmf_insert_mixed(vma, addr, zero_pfn(addr));
+	return insert_page(vma, addr, ZERO_PAGE(addr));
 }
 
 /*
@@ -255,7 +272,7 @@ struct file *cxlfork_module_pin_file(void)
  * are taken over on success.
  */
 int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
-			   u64 img_start, u64 img_pgoff, bool wipe)
+			   u64 img_start, u64 img_pgoff, bool wipe, bool mixed)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
@@ -286,7 +303,7 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv
 	cv->bm_pages = len >> PAGE_SHIFT;
 	if (wipe)
 		vm_flags_set(vma, VM_WIPEONFORK);
-	vm_flags_set(vma, VM_MIXEDMAP);
+	vm_flags_set(vma, mixed ? VM_MIXEDMAP : VM_MAYBE_GUARD);
 	vma->vm_private_data = cv;
 	vma->vm_ops = &clone_vm_ops;
 	ret = 0;
@@ -316,9 +333,13 @@ void *cxlfork_clone_ctx_of(struct mm_struct *mm)
 	return ctx;
 }
 
+/* Map pool page pfn read-only at addr: a refcounted ZONE_DEVICE page, or
+ * (a pool without struct pages, VM_MIXEDMAP) a special PTE. */
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn)
 {
-	return vmf_insert_mixed(vma, addr, pfn);
+	if (vma->vm_flags & VM_MIXEDMAP)
+		return vmf_insert_mixed(vma, addr, pfn);
+	return insert_page(vma, addr, pfn_to_page(pfn));
 }
 
 /*
@@ -329,8 +350,8 @@ vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn)
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src)
 {
 	struct page *page = alloc_page(GFP_HIGHUSER | __GFP_ACCOUNT);
+	vm_fault_t ret;
 	void *dst;
-	int err;
 
 	if (!page)
 		return VM_FAULT_OOM;
@@ -338,13 +359,9 @@ vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const v
 	clflush_cache_range((void *)src, PAGE_SIZE);
 	memcpy(dst, src, PAGE_SIZE);
 	kunmap_local(dst);
-	err = vm_insert_page(vma, addr, page);
+	ret = insert_page(vma, addr, page);
 	put_page(page);
-	if (err == -ENOMEM)
-		return VM_FAULT_OOM;
-	if (err && err != -EBUSY)
-		return VM_FAULT_SIGBUS;
-	return VM_FAULT_NOPAGE;
+	return ret;
 }
 
 bool cxlfork_current_single_threaded(void)

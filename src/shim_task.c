@@ -245,8 +245,11 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 	out->fs_base = fsbase;
 	out->gs_base = gsbase;
 
+	/* Stopped in sigsuspend/ppoll/pselect/epoll_pwait: blocked is the
+	 * call's temporary mask; the task's own is saved until the call ends.
+	 * The clone re-issues the call, which sets the temporary mask again. */
 	spin_lock_irq(&task->sighand->siglock);
-	out->blocked = task->blocked.sig[0];
+	out->blocked = (!t->self && test_tsk_restore_sigmask(task)) ? task->saved_sigmask.sig[0] : task->blocked.sig[0];
 	spin_unlock_irq(&task->sighand->siglock);
 	out->ss_sp = task->sas_ss_sp;
 	out->ss_size = task->sas_ss_size;
@@ -685,9 +688,10 @@ int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32
 
 /*
  * The first open fd >= fd: out = {fd, kind, f_flags, cloexec, pos, i_mode}
- * (6 words) and its path. Returns 0, or 1 if there is none.
+ * (6 words), its path, and a reference to its file in *filep. Returns 0,
+ * or 1 if there is none.
  */
-int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen)
+int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, size_t pathlen, struct file **filep)
 {
 	struct task_struct *task = t->task;
 	struct files_struct *files;
@@ -730,8 +734,18 @@ int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, si
 		strscpy(path, "?", pathlen);
 	else
 		memmove(path, p, strlen(p) + 1);
-	fput(file);
+	*filep = file;
 	return 0;
+}
+
+/* A reference to the file mapped by the VMA at addr (mmap lock held). */
+struct file *cxlfork_vma_file(struct cxlfork_target *t, u64 addr)
+{
+	struct vm_area_struct *vma = find_vma(t->mm, addr);
+
+	if (!vma || vma->vm_start > addr || !vma->vm_file)
+		return ERR_PTR(-ENOENT);
+	return get_file(vma->vm_file);
 }
 
 void *cxlfork_target_clone_ctx(struct cxlfork_target *t)

@@ -5,6 +5,7 @@
 
 use crate::abi::image::{FileImage, MmImage, AUXV_WORDS};
 use crate::ffi::{self, CxlforkTarget, ProcState, TaskState};
+use crate::file_ref::FileRef;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -128,15 +129,20 @@ impl Target {
         Ok(MmReadGuard { target: self })
     }
 
-    /// The next open file at or after `fd`: (its record, with path bytes in `path`).
-    pub(crate) fn file_next(&self, fd: u32, path: &mut [u8]) -> Result<Option<(FileImage, usize)>> {
+    /// The next open file at or after `fd`: its record (path bytes in
+    /// `path`, their length) and the file.
+    pub(crate) fn file_next(&self, fd: u32, path: &mut [u8]) -> Result<Option<(FileImage, usize, FileRef)>> {
         let mut w = [0u64; 6];
-        // SAFETY: `w` holds 6 words; `path` is `path.len()` writable bytes.
-        let r = unsafe { ffi::cxlfork_file_next(self.raw(), fd, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
+        let mut fp = core::ptr::null_mut();
+        // SAFETY: `w` holds 6 words; `path` is `path.len()` writable bytes;
+        // `fp` is a valid out-pointer.
+        let r = unsafe { ffi::cxlfork_file_next(self.raw(), fd, w.as_mut_ptr(), path.as_mut_ptr(), path.len(), &mut fp) };
         check(r)?;
         if r == 1 {
             return Ok(None);
         }
+        // SAFETY: on success the shim gave us a file reference.
+        let file = unsafe { FileRef::from_raw(core::ptr::NonNull::new(fp).ok_or(EINVAL)?) };
         let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
         let f = FileImage {
             fd: w[0] as u32,
@@ -147,9 +153,9 @@ impl Target {
             mode: w[5] as u32,
             path_off: 0,
             path_len: 0,
-            reserved: 0,
+            obj: 0,
         };
-        Ok(Some((f, len)))
+        Ok(Some((f, len, file)))
     }
 }
 
@@ -205,6 +211,12 @@ impl MmReadGuard<'_> {
         }
         let len = path.iter().position(|&b| b == 0).unwrap_or(path.len());
         Ok(Some((VmaRaw { start: w[0], end: w[1], vm_flags: w[2], pgoff: w[3], kind: w[4] as u32, file_size: w[5], file_mtime_ns: w[6] }, len)))
+    }
+
+    /// The file the VMA at `addr` maps.
+    pub(crate) fn vma_file(&self, addr: u64) -> Result<FileRef> {
+        // SAFETY: the mmap lock is held (guard); the shim returns a referenced file or an error.
+        unsafe { FileRef::from_err_ptr(ffi::cxlfork_vma_file(self.target.raw(), addr)) }
     }
 
     /// The hardware entries of the leaf table mapping the 2 MiB block at

@@ -8,14 +8,22 @@
 //!          by that host (the only mutable part of a published image)
 //! page 2.. meta: VmaImage[n_vmas] FileImage[n_files] strings ProcImage
 //!          TaskImage[n_tasks] FPU area (one XSAVE buffer per task)
+//!          ObjImage[n_objs] u64[n_obj_pages] (shared objects and the file
+//!          page offsets of their stored pages)
 //!          LeafIndex[n_leaves]   (page-padded), then the upper
 //!          page-table levels: root, its PUD tables, their PMD tables, each a
 //!          4 KiB page of 512 entries `pool_offset | flags`    meta_crc
 //! leaves   n_leaves leaf page tables: the hardware PTEs of the checkpointed
 //!          process with each frame number replaced by the pool-relative frame
 //!          of the copied page; each covered by LeafIndex::crc
-//! data     n_data copied 4 KiB pages (the program's bytes: not checksummed)
+//! data     n_data copied 4 KiB pages (the program's bytes: not checksummed):
+//!          the pages the leaves map, then the shared objects' pages
 //! ```
+//!
+//! A shared object is shared memory with no name a restore could reopen
+//! (MAP_SHARED|MAP_ANONYMOUS, a memfd, a deleted tmpfs file): its whole
+//! content is stored once, whatever maps it; every VMA and descriptor of it
+//! names it, so a clone gets one object mapped by all of them again.
 //!
 //! Tables are stored in walk order (root; PUD tables by address; PMD tables
 //! by address; leaves by address), so the validator checks that every table
@@ -54,6 +62,8 @@ pub const MAX_FILES: u32 = 65536;
 pub const MAX_STRINGS: u32 = 16 << 20;
 /// Most bytes of FPU state (all tasks).
 pub const MAX_FPU: u32 = 64 << 20;
+/// Most shared objects an image records.
+pub const MAX_OBJS: u32 = 65536;
 /// Most tasks (threads) an image records.
 pub const MAX_TASKS: u32 = 4096;
 /// Most bytes of one task's XSAVE buffer.
@@ -119,7 +129,8 @@ pub mod vma_kind {
     /// Another special mapping (e.g. `[uprobes]`): recorded, never copied.
     pub const SPECIAL: u32 = 9;
     /// Shared memory with no name to reopen (MAP_SHARED|MAP_ANONYMOUS,
-    /// memfd, unlinked tmpfs): pages copied; the clone gets its own.
+    /// memfd, unlinked tmpfs): a shared object of the image (`obj`); the
+    /// clone gets its own copy of the object.
     pub const SHARED_ANON: u32 = 10;
     /// The highest kind.
     pub const LAST: u32 = SHARED_ANON;
@@ -323,11 +334,11 @@ pod_struct! {
         pub path_off: u32,
         /// Length of that path (0: none).
         pub path_len: u32,
-        /// Zero (shared-object number, reserved for a later format).
+        /// SHARED_ANON: its shared object, 1-based (0 for other kinds).
         pub obj: u32,
         /// Pages of this VMA checkpointed in the image.
         pub pages: u64,
-        /// Zero (shared-object size, reserved for a later format).
+        /// Zero.
         pub obj_size: u64,
         /// File mappings: the file's size at the checkpoint.
         pub file_size: u64,
@@ -358,6 +369,26 @@ pod_struct! {
         pub path_off: u32,
         /// Length of the path.
         pub path_len: u32,
+        /// A descriptor of a shared object (a memfd...): the object, 1-based.
+        pub obj: u32,
+    }
+}
+
+pod_struct! {
+    /// A shared object: shared memory with no name to reopen.
+    pub struct ObjImage {
+        /// Its size in bytes (the memfd's size; a shared anonymous mapping's length).
+        pub size: u64,
+        /// Index of its first stored page in the object page table.
+        pub first: u64,
+        /// Pages stored (the others read zero).
+        pub n_pages: u64,
+        /// Offset of its name (its /proc path, e.g. `/memfd:x (deleted)`) in the strings.
+        pub name_off: u32,
+        /// Its length.
+        pub name_len: u32,
+        /// Zero.
+        pub flags: u32,
         /// Zero.
         pub reserved: u32,
     }
@@ -568,8 +599,15 @@ pod_struct! {
         pub tasks_off: u64,
         /// Tasks (threads); task 0 is the one a restore starts with.
         pub n_tasks: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// Shared objects.
+        pub n_objs: u32,
+        /// Offset of `ObjImage[n_objs]`.
+        pub objs_off: u64,
+        /// Offset of the object page table: `u64[n_obj_pages]`, the page
+        /// offset in its object of each stored object page.
+        pub obj_pages_off: u64,
+        /// Stored object pages (the last `n_obj_pages` data pages).
+        pub n_obj_pages: u64,
         /// Offset of the FPU area (every task's XSAVE buffer, 64-byte aligned).
         pub fpu_off: u64,
         /// Offset of `LeafIndex[n_leaves]`.
@@ -626,6 +664,10 @@ pub struct ImageLayout {
     pub tasks_off: u64,
     /// FPU area.
     pub fpu_off: u64,
+    /// `ObjImage` table.
+    pub objs_off: u64,
+    /// Object page table.
+    pub obj_pages_off: u64,
     /// `LeafIndex` table.
     pub leaf_index_off: u64,
     /// First upper table.
@@ -647,11 +689,16 @@ impl ImageLayout {
         strings_len: u32,
         n_tasks: u32,
         fpu_len: u32,
+        objs: (u32, u64),
         n_upper: u32,
         n_leaves: u32,
         n_data: u64,
     ) -> Option<Self> {
+        let (n_objs, n_obj_pages) = objs;
         if n_vmas > MAX_VMAS || n_files > MAX_FILES || strings_len > MAX_STRINGS || fpu_len > MAX_FPU {
+            return None;
+        }
+        if n_objs > MAX_OBJS || n_obj_pages > n_data {
             return None;
         }
         if n_tasks == 0 || n_tasks > MAX_TASKS {
@@ -666,12 +713,28 @@ impl ImageLayout {
         let proc_off = (strings_off + u64::from(strings_len)).next_multiple_of(8);
         let tasks_off = proc_off + ProcImage::SIZE as u64;
         let fpu_off = (tasks_off + TaskImage::SIZE as u64 * u64::from(n_tasks)).next_multiple_of(64);
-        let leaf_index_off = (fpu_off + u64::from(fpu_len)).next_multiple_of(8);
+        let objs_off = (fpu_off + u64::from(fpu_len)).next_multiple_of(8);
+        let obj_pages_off = objs_off + ObjImage::SIZE as u64 * u64::from(n_objs);
+        let leaf_index_off = obj_pages_off + 8 * n_obj_pages;
         let upper_off = page_up(leaf_index_off + LeafIndex::SIZE as u64 * u64::from(n_leaves));
         let leaves_off = upper_off + PAGE_SIZE * u64::from(n_upper);
         let data_off = leaves_off + PAGE_SIZE * u64::from(n_leaves);
         let size = data_off.checked_add(PAGE_SIZE.checked_mul(n_data)?)?;
-        Some(Self { vmas_off, files_off, strings_off, proc_off, tasks_off, fpu_off, leaf_index_off, upper_off, leaves_off, data_off, size })
+        Some(Self {
+            vmas_off,
+            files_off,
+            strings_off,
+            proc_off,
+            tasks_off,
+            fpu_off,
+            objs_off,
+            obj_pages_off,
+            leaf_index_off,
+            upper_off,
+            leaves_off,
+            data_off,
+            size,
+        })
     }
 }
 
@@ -740,20 +803,32 @@ impl ImageHeader {
         if self.header_crc != self.compute_crc() {
             return Err(ImageError::HeaderChecksum);
         }
-        let l = ImageLayout::new(self.n_vmas, self.n_files, self.strings_len, self.n_tasks, self.fpu_len, self.n_upper, self.n_leaves, self.n_data)
-            .ok_or(ImageError::Layout)?;
+        let l = ImageLayout::new(
+            self.n_vmas,
+            self.n_files,
+            self.strings_len,
+            self.n_tasks,
+            self.fpu_len,
+            (self.n_objs, self.n_obj_pages),
+            self.n_upper,
+            self.n_leaves,
+            self.n_data,
+        )
+        .ok_or(ImageError::Layout)?;
         let placed = self.vmas_off == l.vmas_off
             && self.files_off == l.files_off
             && self.strings_off == l.strings_off
             && self.proc_off == l.proc_off
             && self.tasks_off == l.tasks_off
             && self.fpu_off == l.fpu_off
+            && self.objs_off == l.objs_off
+            && self.obj_pages_off == l.obj_pages_off
             && self.leaf_index_off == l.leaf_index_off
             && self.upper_off == l.upper_off
             && self.leaves_off == l.leaves_off
             && self.data_off == l.data_off;
         let base_ok = base.is_multiple_of(PAGE_SIZE) && base.checked_add(l.size).is_some();
-        if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok || self.reserved != 0 {
+        if !placed || self.base != base || self.size != l.size || l.size > extent || !base_ok {
             return Err(ImageError::Layout);
         }
         // Tables: a tree needs at least a root when it has leaves, and at
@@ -808,6 +883,22 @@ impl<'a> Meta<'a> {
     /// Process-wide state.
     pub fn proc(&self) -> Result<ProcImage, ImageError> {
         read_at(self.bytes, self.header.proc_off, 0)
+    }
+
+    /// Shared object `i` (0-based).
+    pub fn obj(&self, i: u32) -> Result<ObjImage, ImageError> {
+        read_at(self.bytes, self.header.objs_off, u64::from(i))
+    }
+
+    /// Entry `i` of the object page table: a page offset in its object.
+    pub fn obj_page(&self, i: u64) -> Result<u64, ImageError> {
+        read_at(self.bytes, self.header.obj_pages_off, i)
+    }
+
+    /// The image-relative offset of stored object page `i` (its data page).
+    pub fn obj_page_data_off(&self, i: u64) -> u64 {
+        let h = self.header;
+        h.data_off + (h.n_data - h.n_obj_pages + i) * PAGE_SIZE
     }
 
     /// Process-wide state, into `out` (the record is large: a kernel caller
@@ -873,10 +964,11 @@ impl<'a> Meta<'a> {
         for i in 0..header.n_files {
             let f = m.file(i)?;
             m.file_path(&f)?;
-            if f.reserved != 0 {
+            if f.obj > header.n_objs {
                 return Err(ImageError::Layout);
             }
         }
+        m.validate_objs()?;
         m.validate_state()?;
         m.validate_tables()?;
         Ok(m)
@@ -895,13 +987,43 @@ impl<'a> Meta<'a> {
                 && v.pages <= (v.end - v.start) / PAGE_SIZE
                 && v.pgoff.checked_mul(PAGE_SIZE).and_then(|o| o.checked_add(v.end - v.start)).is_some()
                 && v.vm_flags & !vm::ALL == 0
-                && v.obj == 0
+                && (v.kind == vma_kind::SHARED_ANON) == (v.obj != 0)
+                && v.obj <= self.header.n_objs
                 && v.obj_size == 0;
             if !ok {
                 return Err(ImageError::Vma);
             }
             self.vma_path(&v)?;
             prev_end = v.end;
+        }
+        Ok(())
+    }
+
+    /// Shared objects: names inside the strings; each object's stored pages
+    /// a run of the object page table, in the order of the objects, with
+    /// strictly increasing page offsets inside the object's size.
+    fn validate_objs(&self) -> Result<(), ImageError> {
+        let h = self.header;
+        let mut next = 0u64;
+        for i in 0..h.n_objs {
+            let o = self.obj(i)?;
+            self.string(o.name_off, o.name_len)?;
+            let pages = o.size.div_ceil(PAGE_SIZE);
+            if o.first != next || o.n_pages > pages || o.flags != 0 || o.reserved != 0 {
+                return Err(ImageError::Layout);
+            }
+            let mut prev: Option<u64> = None;
+            for j in 0..o.n_pages {
+                let p = self.obj_page(o.first + j)?;
+                if p >= pages || prev.is_some_and(|q| p <= q) {
+                    return Err(ImageError::Layout);
+                }
+                prev = Some(p);
+            }
+            next = o.first.checked_add(o.n_pages).ok_or(ImageError::Layout)?;
+        }
+        if next != h.n_obj_pages {
+            return Err(ImageError::Layout);
         }
         Ok(())
     }
@@ -1074,7 +1196,8 @@ impl<'a> Meta<'a> {
         }
         let h = self.header;
         let first = (h.base + h.data_off) / PAGE_SIZE;
-        let end = first + h.n_data;
+        // Leaves map the data pages before the objects' pages.
+        let end = first + (h.n_data - h.n_obj_pages);
         let mut mapped = 0u32;
         for (i, e) in out.iter_mut().enumerate() {
             let v = u64::read_from(&bytes[i * 8..]).ok_or(ImageError::Layout)?;
@@ -1181,6 +1304,8 @@ pub fn place(h: &mut ImageHeader, l: &ImageLayout) {
     h.proc_off = l.proc_off;
     h.tasks_off = l.tasks_off;
     h.fpu_off = l.fpu_off;
+    h.objs_off = l.objs_off;
+    h.obj_pages_off = l.obj_pages_off;
     h.leaf_index_off = l.leaf_index_off;
     h.upper_off = l.upper_off;
     h.leaves_off = l.leaves_off;

@@ -37,7 +37,7 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     let strings = b"/bin/true\0".to_vec();
     let n_data = vaddrs.len() as u64 * u64::from(per_leaf);
     let n_upper = upper_table_count(vaddrs);
-    let l = ImageLayout::new(vmas.len() as u32, 1, strings.len() as u32, 1, 512, n_upper, vaddrs.len() as u32, n_data).unwrap();
+    let l = ImageLayout::new(vmas.len() as u32, 1, strings.len() as u32, 1, 512, (0, 0), n_upper, vaddrs.len() as u32, n_data).unwrap();
     let mut h = ImageHeader::zeroed();
     h.magic = IMG_MAGIC;
     h.version = IMG_VERSION;
@@ -58,7 +58,7 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     for (i, v) in vmas.iter().enumerate() {
         put(&mut meta, l.vmas_off + (i * VmaImage::SIZE) as u64, v).unwrap();
     }
-    let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, reserved: 0 };
+    let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, obj: 0 };
     put(&mut meta, l.files_off, &f).unwrap();
     meta[(l.strings_off - META_OFF) as usize..][..strings.len()].copy_from_slice(&strings);
     put(&mut meta, l.proc_off, &ProcImage::zeroed()).unwrap();
