@@ -55,14 +55,21 @@ configure() {
 	"${KMAKE[@]}" -s tinyconfig
 	KCONFIG_CONFIG=$KB/.config "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KB" "$KB/.config" "${FRAGS[@]}" >/dev/null
 	"${KMAKE[@]}" -s olddefconfig
-	# Every option the fragments ask for must have survived olddefconfig.
-	local bad=0 opt
-	while read -r opt; do
-		grep -qxF "$opt" "$KB/.config" || { echo "    config: $opt requested but not set (missing dependency?)" >&2; bad=1; }
-	done < <(cat "${FRAGS[@]}" | grep -E '^CONFIG_[A-Z0-9_]+=')
-	while read -r opt; do
-		grep -q "^$opt=" "$KB/.config" && { echo "    config: $opt must be off but is set" >&2; bad=1; }
-	done < <(cat "${FRAGS[@]}" | sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p')
+	# Every option the fragments ask for (a later fragment overrides an
+	# earlier one) must have survived olddefconfig.
+	local bad=0 line opt
+	declare -A want=()
+	while read -r line; do
+		if [[ $line =~ ^(CONFIG_[A-Z0-9_]+)= ]]; then want[${BASH_REMATCH[1]}]=$line
+		elif [[ $line =~ ^#\ (CONFIG_[A-Z0-9_]+)\ is\ not\ set ]]; then want[${BASH_REMATCH[1]}]=off; fi
+	done < <(cat "${FRAGS[@]}")
+	for opt in "${!want[@]}"; do
+		if [ "${want[$opt]}" = off ]; then
+			grep -q "^$opt=" "$KB/.config" && { echo "    config: $opt must be off but is set" >&2; bad=1; }
+		else
+			grep -qxF "${want[$opt]}" "$KB/.config" || { echo "    config: ${want[$opt]} requested but not set (missing dependency?)" >&2; bad=1; }
+		fi
+	done
 	[ $bad -eq 0 ]
 }
 

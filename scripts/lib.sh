@@ -41,7 +41,9 @@ kernel_src()   { cat "$CACHE/kernel-src.path" 2>/dev/null || die "kernel source 
 FLAVOUR=${CXLFORK_KERNEL:-distro}
 kernel_build() { cat "$CACHE/kernel-build-${1:-$FLAVOUR}.path" 2>/dev/null || die "kernel (${1:-$FLAVOUR}) not built: run scripts/build-kernel.sh ${1:-$FLAVOUR}"; }
 # Compiler settings of a flavour, for the kernel and its modules alike.
-kernel_cc_flags() { [ "${1:-$FLAVOUR}" = debug ] && echo "LLVM=-19" || true; }
+# (debug: the C side with clang, which Rust-enabled KASAN needs; GNU binutils
+# as the distro flavour, which the x32 ABI needs.)
+kernel_cc_flags() { [ "${1:-$FLAVOUR}" = debug ] && echo "CC=clang-19" || true; }
 # Where a flavour's module, initramfs and logs go.
 flavour_out() { echo "$ROOT/build/${1:-$FLAVOUR}"; }
 rust_lib_src() { cat "$CACHE/rust-src.path" 2>/dev/null || die "rust-src not prepared: run scripts/bootstrap.sh"; }
