@@ -402,10 +402,15 @@ static long ps_read_file(const char *path, char *buf, size_t len)
 	return n;
 }
 
-/* A file of `pages` pages holding the pattern `seed` (by file offset). */
+/*
+ * A file of `pages` pages holding the pattern `seed` (by file offset), with
+ * a fixed modification time: `PROG install` on another host makes the very
+ * same file (as a container image would), which a restore may check.
+ */
 static void ps_make_file(const char *path, unsigned long pages, uint64_t seed)
 {
 	static char buf[PAGE];
+	struct timespec t[2] = { { 1577836800, 0 }, { 1577836800, 0 } };	/* 2020-01-01 */
 	int fd;
 
 	mkdir(PS_FILES, 0755);
@@ -415,6 +420,7 @@ static void ps_make_file(const char *path, unsigned long pages, uint64_t seed)
 		ps_fill_at(buf, PAGE, seed, i * PAGE);
 		PS_SETUP(write(fd, buf, PAGE) == (ssize_t)PAGE);
 	}
+	PS_SETUP(futimens(fd, t) == 0);
 	close(fd);
 }
 

@@ -129,7 +129,7 @@ diag() { DIAG="$DIAG
 diag_file() { # prefix file: its "# FAIL" lines but the first (the verdict has it), other output
 	[ -s "$2" ] || { diag "$1: (no output)"; return; }
 	{ grep '^# FAIL' "$2" | tail -n +2 | head -8
-	  grep -vE '^(# FAIL|ready|ckpt|PASS|FAIL|SKIP)' "$2" | tail -4; } |
+	  grep -vE '^(# FAIL|ready|ckpt|PASS|FAIL|SKIP|cxlfork-restore:)' "$2" | tail -4; } |
 		while IFS= read -r l; do echo "# $1: ${l#\# }"; done > "$WORK/.d"
 	[ -s "$WORK/.d" ] && DIAG="$DIAG
 $(cat "$WORK/.d")"
@@ -253,7 +253,7 @@ run_clone() {
 	if [ "$_m" = pid ]; then
 		# Until it is a clone (SIGUSR1 would kill the restore stub).
 		if ! wait_cmd 30 restored "$CPID"; then
-			CVERDICT="FAIL the clone (pid $CPID) never became a clone: $(tail -2 "$_d/clone-1.out" | tr '\n' ' ')"
+			CVERDICT="FAIL the clone (pid $CPID) never became a clone"
 		else
 			step "it is a clone"
 			kill -USR1 "$CPID"
@@ -264,10 +264,13 @@ run_clone() {
 		case $? in
 		1) CVERDICT="FAIL no verdict from the clone in 60 s"; diag_stuck clone "$CPID" ;;
 		2) CVERDICT=$(verdict "$_d/clone-1.out")
-		   [ -n "$CVERDICT" ] || CVERDICT="FAIL the clone (pid $CPID) died without a verdict: $(tail -1 "$_d/clone-1.out")" ;;
+		   [ -n "$CVERDICT" ] || CVERDICT="FAIL the clone (pid $CPID) died without a verdict" ;;
 		*) CVERDICT=$(verdict "$_d/clone-1.out") ;;
 		esac
 	fi
+	# The stub says why a restore failed.
+	_why=$(grep -m1 '^cxlfork-restore:' "$_d/clone-1.out" 2>/dev/null)
+	[ "${CVERDICT%% *}" = FAIL ] && [ -n "$_why" ] && CVERDICT="FAIL $_why"
 	step "clone: $CVERDICT"
 	# Its exit drops the lease.
 	if ! wait_cmd 15 gone "$CPID"; then
