@@ -56,11 +56,12 @@ runtime_files_perl() {
 	echo "$ARCH_LIB/perl/5.36.0"
 	echo usr/share/perl/5.36
 	echo usr/share/perl/5.36.0
-	# Headers, documentation, the CJK encodings, the toolchain and test
-	# modules, and the Unicode tables perl-base already has.
-	local x
-	for x in "$ARCH_LIB/perl/5.36.0/CORE" "$ARCH_LIB/perl/5.36.0/auto/Encode/"{JP,KR,CN,TW} \
-		"$ARCH_LIB/perl/5.36.0/Encode/"{JP,KR,CN,TW} \
+	# Headers (C and h2ph), documentation, the CJK encodings, collation,
+	# Berkeley DB, the toolchain and test modules, and the Unicode tables
+	# perl-base already has.
+	local x a=$ARCH_LIB/perl/5.36.0
+	for x in "$a/"{CORE,asm,asm-generic,bits,gnu,linux,machine,sys,'*.ph',Devel/PPPort.pm} \
+		"$a/"{auto/,}Encode/{JP,KR,CN,TW} "$a/"{auto/,}Unicode/Collate "$a/"{auto/,}DB_File{,.pm} \
 		usr/share/perl/5.36.0/{pod,CPAN,CPAN.pm,ExtUtils,TAP,Test2,Test2.pm,Pod,perl5db.pl} \
 		usr/share/perl/5.36.0/Module/CoreList* usr/share/perl/5.36.0/Unicode/Collate \
 		usr/share/perl/5.36.0/unicore/{lib,To} \
