@@ -21,5 +21,8 @@ kselftests() {
 	make -s -C "$ROOT/tests" KSRC="$(kernel_src)" OUTPUT="$OUT/tests" ROOT="$ROOT" all
 }
 
+ps_tests() { make -s -C "$ROOT/tests/ps" OUTPUT="$OUT/ps" all; }
+
 run_step "tools: cxlfork-ctl, cxlfork-restore (static)" tools
 run_step "kselftests (against $(basename "$(kernel_src)"))" kselftests
+run_step "process-state tests (tests/ps)" ps_tests

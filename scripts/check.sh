@@ -42,6 +42,17 @@ record "cargo test" "$p" "$f" 0
 step "lint: cargo clippy (user space)"
 check_one "cargo clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+# Every process-state test asserts fork(2)'s semantics: each must pass as
+# a fork child here, and fail when its state is perturbed.
+step "host tests: tests/ps fork semantics"
+"$ROOT/build/ps/selftest.sh" > "$LOG/ps-selftest.log" 2>&1 || true
+read -r p f s < <(awk -f "$ROOT/scripts/ktap-count.awk" "$LOG/ps-selftest.log")
+record "ps selftest (host)" "$p" "$f" "$s"
+
+step "real runtimes: python3, perl guest trees"
+"$ROOT/scripts/build-runtimes.sh" > "$LOG/build-runtimes.log" 2>&1 || { tail -20 "$LOG/build-runtimes.log" >&2; die "building the runtime trees failed"; }
+RT=(--root "$ROOT/build/runtimes/python3" --root "$ROOT/build/runtimes/perl" --include "$ROOT/build/runtimes/tests")
+
 # A kselftest program run in the guest(s): counts its KTAP results per host;
 # a guest that failed, died, timed out or logged a kernel report adds a
 # failure even if every result it printed passed.
@@ -78,7 +89,19 @@ guest_suites() {
 	suite pool_test 1 --no-attach -- /cxlfork/tests/pool_test
 	suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
 	suite restore_test 1 -- /cxlfork/tests/restore_test
+	suite refusal_test 1 -- /cxlfork/tests/refusal_test
 	suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
+	# The process-state suite: every aspect x by pid and by self x every
+	# policy in one guest (THP always, the distro default), a subset with
+	# THP off, and a subset with the clones on a second host.
+	suite ps 1 --timeout 1800 --include "$ROOT/build/ps" -- /cxlfork/bin/run.sh
+	suite ps_thp_never 1 --timeout 900 --include "$ROOT/build/ps" -- \
+		'echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh -t anon mmops stack thp regs -m pid self'
+	suite ps_2host 2 --timeout 1800 --include "$ROOT/build/ps" -- \
+		/cxlfork/bin/run.sh --two-hosts -t anon privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
+	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
+	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_test.sh
+	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_2host_test.sh
 	if [ -d "$LOG/$FL/pool_2host_test" ]; then
 		check_one "two hosts see one uuid$FL_TAG" same_uuid "$LOG/$FL/pool_2host_test"
 	fi

@@ -410,7 +410,11 @@ fn task_image(s: &TaskState, fpu_off: u64, fpu_len: u32, fpu_xfeatures: u64) -> 
         tid: s.tid,
         flags: 0,
         comm: s.comm,
-        reserved: [0; 4],
+        nice: s.nice as u32,
+        policy: s.policy,
+        rt_priority: s.rt_priority,
+        pad: 0,
+        reserved: [0; 2],
     }
 }
 

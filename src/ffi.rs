@@ -45,6 +45,10 @@ pub(crate) struct TaskState {
     pub(crate) clear_child_tid: u64,
     pub(crate) timer_slack_ns: u64,
     pub(crate) comm: [u8; 16],
+    pub(crate) nice: i32,
+    pub(crate) policy: u32,
+    pub(crate) rt_priority: u32,
+    pub(crate) pad: u32,
 }
 
 /// `struct cxlfork_proc_state` of `shim.h`: process-wide state.
@@ -67,7 +71,7 @@ pub(crate) struct ProcState {
 }
 
 // The C side has the same layout (no padding: every field is naturally aligned).
-const _: () = assert!(core::mem::size_of::<TaskState>() == 8 * (21 + 2 + 1 + 1 + 2 + 1 + 1 + 2 + 3 + 1 + 2));
+const _: () = assert!(core::mem::size_of::<TaskState>() == 8 * (21 + 2 + 1 + 1 + 2 + 1 + 1 + 2 + 3 + 1 + 2 + 2));
 const _: () = assert!(core::mem::size_of::<ProcState>() == 8 * (256 + 32 + 2 + 3 + 3));
 
 impl TaskState {
@@ -195,9 +199,13 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_proc_set(p: *const ProcState);
     pub(crate) fn cxlfork_file_open(path: *const u8, flags: u32, pos: u64, seek: bool) -> *mut KFile;
     pub(crate) fn cxlfork_file_put(f: *mut KFile);
-    pub(crate) fn cxlfork_fd_prepare(max_fd: u32, nofile: u64) -> i32;
+    pub(crate) fn cxlfork_fd_prepare(max_fd: u32) -> i32;
     pub(crate) fn cxlfork_close_fds_from(first: u32);
     pub(crate) fn cxlfork_install_fds(files: *const *mut KFile, fds: *const u32, cloexec: *const bool, n: u32, first: u32) -> i32;
     pub(crate) fn cxlfork_kill_current();
+    pub(crate) fn cxlfork_clone_vmas_settle();
+    pub(crate) fn cxlfork_exe_prepare(exe: *mut KFile) -> i32;
+    pub(crate) fn cxlfork_exe_discard(exe: *mut KFile);
+    pub(crate) fn cxlfork_exe_install(exe: *mut KFile);
     pub(crate) fn cxlfork_target_clone_ctx(t: *mut CxlforkTarget) -> *const c_void;
 }

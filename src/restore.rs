@@ -50,8 +50,6 @@ const O_RDWR: u32 = 2;
 const MAX_FD: u32 = 1 << 20;
 /// Below this, a mapping is probed at its own address first (mmap_min_addr).
 const LOW_ADDR: u64 = 1 << 20;
-/// RLIMIT_NOFILE's index.
-const RLIMIT_NOFILE: usize = 7;
 
 fn check(r: i32) -> Result {
     if r < 0 {
@@ -173,6 +171,9 @@ fn task_state(t: &TaskImage, ax: u64) -> TaskState {
     s.clear_child_tid = t.clear_child_tid;
     s.timer_slack_ns = t.timer_slack_ns;
     s.comm = t.comm;
+    s.nice = t.nice as i32;
+    s.policy = t.policy;
+    s.rt_priority = t.rt_priority;
     s
 }
 
@@ -418,12 +419,64 @@ impl Drop for PreparedTask {
     }
 }
 
+/// The image's executable, to become /proc/PID/exe (a fork child keeps
+/// its parent's), write-denied from before the point of no return.
+///
+/// # Invariants
+///
+/// While `armed`, `file` holds a write denial (`cxlfork_exe_prepare`).
+struct ExeFile {
+    file: FileRef,
+    armed: bool,
+}
+
+impl ExeFile {
+    /// Opens the executable at `path`; `None` if the image has none.
+    fn open(path: &[u8], skip: bool) -> Result<Option<Self>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let file = match open(path, O_RDONLY, None) {
+            Ok(f) => f,
+            Err(e) if skip => {
+                pr_info!("restore: the image's executable cannot be reopened ({:?}): /proc/PID/exe stays the restorer's\n", e);
+                return Ok(None);
+            }
+            Err(e) => {
+                pr_info!("restore: cannot reopen the image's executable: {:?}\n", e);
+                return Err(e);
+            }
+        };
+        // SAFETY: `file` is referenced.
+        check(unsafe { ffi::cxlfork_exe_prepare(file.as_ptr()) })?;
+        // INVARIANT: the denial was just taken.
+        Ok(Some(Self { file, armed: true }))
+    }
+
+    /// Makes it current's executable (after the point of no return).
+    fn install(mut self) {
+        self.armed = false;
+        // SAFETY: referenced; the shim takes over the write denial.
+        unsafe { ffi::cxlfork_exe_install(self.file.as_ptr()) };
+    }
+}
+
+impl Drop for ExeFile {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: the denial is held (invariant), given back once.
+            unsafe { ffi::cxlfork_exe_discard(self.file.as_ptr()) };
+        }
+    }
+}
+
 /// Everything the point of no return needs.
 struct Prepared<'m> {
     plan: KVVec<Planned>,
     fds: Fds,
     proc: KBox<ProcState>,
     task: PreparedTask,
+    exe: Option<ExeFile>,
     fpu: &'m [u8],
     stdio: bool,
 }
@@ -448,10 +501,16 @@ fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
         // SAFETY: acts on current's mapping at exactly [start, end).
         unsafe { ffi::cxlfork_vma_set_flags(v.start, v.end - v.start, v.vm_flags) };
     }
+    // SAFETY: acts on current's clone VMAs, all made by now.
+    unsafe { ffi::cxlfork_clone_vmas_settle() };
+    if let Some(exe) = p.exe {
+        exe.install();
+    }
     // SAFETY: `mm` is MmImage: 11 + AUXV_WORDS readable words; `proc` checked.
     unsafe { ffi::cxlfork_set_mm(core::ptr::from_ref(&h.mm).cast::<u64>(), crate::abi::image::AUXV_WORDS as u32, &*p.proc) };
-    // SAFETY: checked by `cxlfork_proc_check` before the point of no return.
-    unsafe { ffi::cxlfork_proc_set(&*p.proc) };
+    // Descriptors under the restorer's RLIMIT_NOFILE (checked), then the
+    // image's limits: a process may hold descriptors above a limit it
+    // lowered since, and so may its fork child.
     let first = if p.stdio { 0 } else { 3 };
     // SAFETY: acts on current's fd table.
     unsafe { ffi::cxlfork_close_fds_from(first) };
@@ -459,6 +518,8 @@ fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
     // SAFETY: the arrays hold `n` entries each; the files are referenced by
     // `f.files`; the table was sized by `cxlfork_fd_prepare`.
     check(unsafe { ffi::cxlfork_install_fds(f.raw.as_ptr(), f.fds.as_ptr(), f.cloexec.as_ptr(), f.fds.len() as u32, first) })?;
+    // SAFETY: checked by `cxlfork_proc_check` before the point of no return.
+    unsafe { ffi::cxlfork_proc_set(&*p.proc) };
     // SAFETY: checked by `cxlfork_fpu_check` before the point of no return.
     unsafe { ffi::cxlfork_fpu_set(p.fpu.as_ptr().cast::<c_void>(), p.fpu.len() as u32) };
     p.task.install();
@@ -519,10 +580,16 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     let fds = open_files(&m, req.flags, &objs)?;
     if let Some(&max) = fds.fds.last() {
         // SAFETY: sizes current's descriptor table (nothing else changes).
-        check(unsafe { ffi::cxlfork_fd_prepare(max, ps.rlim[RLIMIT_NOFILE][0]) })?;
+        check(unsafe { ffi::cxlfork_fd_prepare(max) })?;
     }
     let task = PreparedTask::new(&ts, ctx.pin())?;
-    let p = Prepared { plan, fds, proc: ps, task, fpu, stdio: req.flags & uapi::RESTORE_IMAGE_STDIO != 0 };
+    let (exe_off, exe_len) = {
+        let mut pi = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
+        m.read_proc(&mut pi).map_err(|_| EBADMSG)?;
+        (pi.exe_off, pi.exe_len)
+    };
+    let exe = ExeFile::open(m.string(exe_off, exe_len).map_err(|_| EBADMSG)?, req.flags & uapi::RESTORE_SKIP_FILES != 0)?;
+    let p = Prepared { plan, fds, proc: ps, task, exe, fpu, stdio: req.flags & uapi::RESTORE_IMAGE_STDIO != 0 };
 
     // Point of no return.
     match become_clone(&ctx, p) {

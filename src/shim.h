@@ -74,6 +74,8 @@ struct cxlfork_task_state {
 	u64 clear_child_tid;
 	u64 timer_slack_ns;
 	char comm[16];
+	s32 nice;
+	u32 policy, rt_priority, pad;
 };
 
 /* Process-wide state (mirrored by ffi::ProcState). */
@@ -103,6 +105,7 @@ struct cxlfork_proc_state {
 #define CXLFORK_VM_HUGEPAGE	(1ULL << 21)
 #define CXLFORK_VM_NOHUGEPAGE	(1ULL << 22)
 #define CXLFORK_VM_SEALED	(1ULL << 23)
+#define CXLFORK_VM_PKEY_SHIFT	24
 #define CXLFORK_MMF_THP_DISABLE	(1ULL << 0)
 #define CXLFORK_MMF_THP_DISABLE_EXCEPT_ADVISED (1ULL << 1)
 #define CXLFORK_MMF_KSM_MERGE_ANY (1ULL << 2)
@@ -180,9 +183,13 @@ int cxlfork_proc_check(const struct cxlfork_proc_state *p);
 void cxlfork_proc_set(const struct cxlfork_proc_state *p);
 struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek);
 void cxlfork_file_put(struct file *f);
-int cxlfork_fd_prepare(u32 max_fd, u64 nofile);
+int cxlfork_fd_prepare(u32 max_fd);
 void cxlfork_close_fds_from(u32 first);
 int cxlfork_install_fds(struct file *const *files, const u32 *fds, const bool *cloexec, u32 n, u32 first);
 void cxlfork_kill_current(void);
+void cxlfork_clone_vmas_settle(void);
+int cxlfork_exe_prepare(struct file *exe);
+void cxlfork_exe_discard(struct file *exe);
+void cxlfork_exe_install(struct file *exe);
 
 #endif

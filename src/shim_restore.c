@@ -39,6 +39,8 @@
 #include <linux/ptrace.h>
 #include <linux/resource.h>
 #include <linux/rseq.h>
+#include <linux/sched/prio.h>
+#include <uapi/linux/sched/types.h>
 #include <linux/sched.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/exec_state.h>
@@ -73,6 +75,7 @@ void cxlfork_rust_ctx_put(void *ctx);
 void cxlfork_rust_clone_fallback(void *ctx, bool file);
 
 #define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
+#define CVMA_PAGES	2	/* the pool has struct pages: no VM_MIXEDMAP once settled */
 
 /*
  * Invariants: ctx holds one context reference; [img_start, img_end) is
@@ -303,13 +306,43 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv
 	cv->bm_pages = len >> PAGE_SHIFT;
 	if (wipe)
 		vm_flags_set(vma, VM_WIPEONFORK);
-	vm_flags_set(vma, mixed ? VM_MIXEDMAP : VM_MAYBE_GUARD);
+	/* VM_MIXEDMAP until the restore ends, whatever the pool: a special
+	 * VMA never merges, so the next fresh mapping cannot merge into this
+	 * one (cxlfork_clone_vmas_settle). */
+	vm_flags_set(vma, VM_MIXEDMAP);
+	if (!mixed)
+		cv->flags |= CVMA_PAGES;
 	vma->vm_private_data = cv;
 	vma->vm_ops = &clone_vm_ops;
 	ret = 0;
 out:
 	mmap_write_unlock(mm);
 	return ret;
+}
+
+/*
+ * The restore made every clone VMA: those over a pool with struct pages
+ * become ordinary mappings (no VM_MIXEDMAP: they grow, merge and fork like
+ * any; VM_MAYBE_GUARD, "the page tables hold state the VMA does not
+ * describe" - which image pages were installed - keeps fork copying their
+ * page tables). No PTE was installed yet, so no PTE changes meaning.
+ */
+void cxlfork_clone_vmas_settle(void)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_write_lock(mm);
+	for_each_vma(vmi, vma) {
+		struct cxlfork_cvma *cv = vma->vm_private_data;
+
+		if (vma->vm_ops != &clone_vm_ops || !(cv->flags & CVMA_PAGES))
+			continue;
+		vm_flags_clear(vma, VM_MIXEDMAP);
+		vm_flags_set(vma, VM_MAYBE_GUARD);
+	}
+	mmap_write_unlock(mm);
 }
 
 /* A new reference to the clone context mm maps, or NULL if it is no clone. */
@@ -518,6 +551,7 @@ void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags)
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	vm_flags_t set = 0;
+	u32 pkey;
 
 	if (image_flags & CXLFORK_VM_DONTDUMP)
 		set |= VM_DONTDUMP;
@@ -527,7 +561,10 @@ void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags)
 		set |= VM_HUGEPAGE;
 	if (image_flags & CXLFORK_VM_NOHUGEPAGE)
 		set |= VM_NOHUGEPAGE;
-	if (!set)
+	if (VM_SEALED != VM_NONE && (image_flags & CXLFORK_VM_SEALED))
+		set |= VM_SEALED;
+	pkey = (image_flags >> CXLFORK_VM_PKEY_SHIFT) & 0xf;
+	if (!set && !pkey)
 		return;
 	mmap_write_lock(mm);
 	vma = find_vma(mm, addr);
@@ -535,6 +572,15 @@ void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags)
 		if (vma->vm_file || (vma->vm_flags & VM_SHARED))
 			set &= ~VM_WIPEONFORK;	/* madvise refuses it there too */
 		vm_flags_set(vma, set);
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+		if (pkey) {
+			/* What pkey_mprotect does; no PTE exists yet. */
+			vm_flags_clear(vma, VM_PKEY_BIT0 | VM_PKEY_BIT1 | VM_PKEY_BIT2 | VM_PKEY_BIT3);
+			vm_flags_set(vma, (vm_flags_t)pkey << VM_PKEY_SHIFT);
+			vma->vm_page_prot = __pgprot((pgprot_val(vma->vm_page_prot) & ~_PAGE_PKEY_MASK) |
+						     (pgprot_val(vm_get_page_prot(vma->vm_flags)) & _PAGE_PKEY_MASK));
+		}
+#endif
 	}
 	mmap_write_unlock(mm);
 }
@@ -630,6 +676,14 @@ int cxlfork_task_check(const struct cxlfork_task_state *s)
 		return -EINVAL;
 	if (s->ss_flags & ~(SS_DISABLE | SS_AUTODISARM))
 		return -EINVAL;
+	/* What sched_setattr() would allow current: a higher priority (a
+	 * lower nice, a real-time policy) needs RLIMIT_NICE or CAP_SYS_NICE. */
+	if (s->nice < MIN_NICE || s->nice > MAX_NICE || s->rt_priority > MAX_RT_PRIO - 1)
+		return -EINVAL;
+	if (s->nice < task_nice(current) && !can_nice(current, s->nice))
+		return -EPERM;
+	if ((s->policy == SCHED_FIFO || s->policy == SCHED_RR) && !capable(CAP_SYS_NICE))
+		return -EPERM;
 	if (!(s->ss_flags & SS_DISABLE) && (s->ss_size < MINSIGSTKSZ || s->ss_sp >= TASK_SIZE_MAX))
 		return -EINVAL;
 	return 0;
@@ -764,6 +818,17 @@ void cxlfork_task_set(void *prepared)
 	task_lock(current);
 	strscpy_pad(current->comm, s->comm, TASK_COMM_LEN);
 	task_unlock(current);
+	if (s->policy != current->policy || s->rt_priority != current->rt_priority) {
+		struct sched_attr attr = {
+			.size = sizeof(attr),
+			.sched_policy = s->policy,
+			.sched_priority = s->rt_priority,
+			.sched_nice = s->nice,
+		};
+
+		sched_setattr_nocheck(current, &attr);	/* checked by cxlfork_task_check */
+	}
+	set_user_nice(current, s->nice);
 
 	/* Cannot fail: current is not exiting (it is in this syscall). */
 	if (task_work_add(current, &w->cb, TWA_SIGNAL))
@@ -876,6 +941,40 @@ void cxlfork_proc_set(const struct cxlfork_proc_state *p)
 	}
 }
 
+/*
+ * The executable /proc/PID/exe names (a fork child keeps its parent's):
+ * denied writes from now on, as an executable is (ETXTBSY if it is open
+ * for writing), before the point of no return.
+ */
+int cxlfork_exe_prepare(struct file *exe)
+{
+	return exe_file_deny_write_access(exe) ? -ETXTBSY : 0;
+}
+
+void cxlfork_exe_discard(struct file *exe)
+{
+	exe_file_allow_write_access(exe);
+}
+
+/* After the point of no return: exe becomes current's mm->exe_file (what
+ * replace_mm_exe_file does, the old one being unmapped by now). Takes
+ * over the write denial and its own reference. */
+void cxlfork_exe_install(struct file *exe)
+{
+	struct mm_struct *mm = current->mm;
+	struct file *old;
+
+	get_file(exe);
+	mmap_write_lock(mm);
+	old = rcu_dereference_raw(mm->exe_file);
+	rcu_assign_pointer(mm->exe_file, exe);
+	mmap_write_unlock(mm);
+	if (old) {
+		exe_file_allow_write_access(old);
+		fput(old);
+	}
+}
+
 struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek)
 {
 	struct file *f = filp_open(path, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY), 0);
@@ -898,16 +997,14 @@ void cxlfork_file_put(struct file *f)
 
 /*
  * Before the point of no return: make current's descriptor table large
- * enough for fd max_fd (so installing it later allocates nothing), and
- * check the image's RLIMIT_NOFILE (installed before the descriptors)
- * allows it. Current's own descriptors are left as they are.
+ * enough for fd max_fd (so installing it later allocates nothing) under
+ * current's RLIMIT_NOFILE (the descriptors are installed before the
+ * image's limits). Current's own descriptors are left as they are.
  */
-int cxlfork_fd_prepare(u32 max_fd, u64 nofile)
+int cxlfork_fd_prepare(u32 max_fd)
 {
 	int *held, n_held = 0, n, i, ret = 0;
 
-	if ((u64)max_fd >= nofile)
-		return -EMFILE;
 	if ((u64)max_fd >= rlimit(RLIMIT_NOFILE))
 		return -EMFILE;
 	held = kvmalloc_array(max_fd + 1, sizeof(*held), GFP_KERNEL);

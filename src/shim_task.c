@@ -17,6 +17,7 @@
 #include <linux/mmap_lock.h>
 #include <linux/pgtable.h>
 #include <linux/pid.h>
+#include <linux/pkeys.h>
 #include <linux/sched.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/exec_state.h>
@@ -222,7 +223,7 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 	unsigned long fsbase, gsbase;
 
 	BUILD_BUG_ON(sizeof(struct pt_regs) != sizeof(out->regs));
-	BUILD_BUG_ON(sizeof(struct cxlfork_task_state) != 37 * 8);	/* ffi::TaskState */
+	BUILD_BUG_ON(sizeof(struct cxlfork_task_state) != 39 * 8);	/* ffi::TaskState */
 	BUILD_BUG_ON(sizeof(struct cxlfork_proc_state) != 296 * 8);	/* ffi::ProcState */
 	memset(out, 0, sizeof(*out));
 	memcpy(out->regs, regs, sizeof(*regs));
@@ -271,6 +272,21 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 	out->timer_slack_ns = task->timer_slack_ns;
 	out->tid = task_pid_vnr(task);
 	strscpy_pad(out->comm, task->comm, sizeof(out->comm));
+	out->nice = task_nice(task);
+	out->policy = task->policy;
+	out->rt_priority = task->rt_priority;
+	if (task->sched_reset_on_fork) {	/* what a fork child gets */
+		if (out->policy != SCHED_NORMAL && out->policy != SCHED_BATCH && out->policy != SCHED_IDLE)
+			out->policy = SCHED_NORMAL;
+		out->rt_priority = 0;
+		if (out->nice < 0)
+			out->nice = 0;
+	}
+	if (out->policy != SCHED_NORMAL && out->policy != SCHED_BATCH && out->policy != SCHED_IDLE &&
+	    out->policy != SCHED_FIFO && out->policy != SCHED_RR) {
+		pr_info("cxlfork: checkpoint: scheduling policy %u (deadline?) cannot be given to a clone\n", out->policy);
+		return -EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -490,6 +506,9 @@ static u64 image_vm_flags(struct vm_area_struct *vma)
 		out |= CXLFORK_VM_DROPPABLE;
 	if (VM_SEALED != VM_NONE && (vma->vm_flags & VM_SEALED))
 		out |= CXLFORK_VM_SEALED;
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+	out |= (u64)vma_pkey(vma) << CXLFORK_VM_PKEY_SHIFT;
+#endif
 	return out;
 }
 
@@ -648,10 +667,10 @@ bool cxlfork_pte_is_zero_page(u64 pte)
 
 /*
  * Copy the n pages mapped at addr (all mapped, n <= 64) to dst, packed: the
- * i-th page copied goes to dst + i pages. Left out: all-zero pages with
- * CXLFORK_COPY_SKIP_ZERO (anonymous memory reads zero where the image has
- * nothing), the file's own page-cache pages with CXLFORK_COPY_SKIP_FILE (a
- * private file mapping reads the file there). Bit j of *copied says page j
+ * i-th page copied goes to dst + i pages (all in one VMA). Left out:
+ * all-zero pages with CXLFORK_COPY_SKIP_ZERO (anonymous memory reads zero
+ * where the image has nothing), the mapped file's own page-cache pages with
+ * CXLFORK_COPY_SKIP_FILE (a private file mapping reads the file there). Bit j of *copied says page j
  * was copied. Flushed to the device. Pins them with get_user_pages_remote,
  * which needs the mmap lock held. FOLL_FORCE reads PROT_NONE/unreadable
  * private pages.
@@ -662,9 +681,17 @@ int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32
 	long got;
 	u32 i, d = 0;
 
+	struct address_space *file_mapping = NULL;
+	struct vm_area_struct *vma;
+
 	*copied = 0;
 	if (n > ARRAY_SIZE(pages))
 		return -EINVAL;
+	/* The file's own page-cache pages (not a private copy, nor a page a
+	 * clone maps from the pool or copied locally: those are its own). */
+	vma = find_vma(t->mm, addr);
+	if (vma && vma->vm_start <= addr && vma->vm_file)
+		file_mapping = vma->vm_file->f_mapping;
 	got = get_user_pages_remote(t->mm, addr, n, FOLL_FORCE, pages, NULL);
 	if (got < 0)
 		return got;
@@ -672,7 +699,8 @@ int cxlfork_copy_pages(struct cxlfork_target *t, u64 addr, u32 n, void *dst, u32
 		void *src = kmap_local_page(pages[i]);
 
 		bool skip = ((mode & CXLFORK_COPY_SKIP_ZERO) && !memchr_inv(src, 0, PAGE_SIZE)) ||
-			    ((mode & CXLFORK_COPY_SKIP_FILE) && !PageAnon(pages[i]));
+			    ((mode & CXLFORK_COPY_SKIP_FILE) && file_mapping &&
+			     folio_mapping(page_folio(pages[i])) == file_mapping);
 
 		if (!skip) {
 			memcpy_flushcache(dst + (size_t)d * PAGE_SIZE, src, PAGE_SIZE);

@@ -179,8 +179,9 @@ static void verify_image(struct __test_metadata *_metadata, pid_t pid, const str
 	/* A private file mapping's clean pages are the file's own page-cache
 	 * pages: a clone reads them from the file (as a fork child shares
 	 * them), the image holds only private copies. */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		ASSERT_NE(0, image_page(id, w->file + i * PAGE, page)) TH_LOG("clean file page %d is in the image", i);
+	}
 	for (int i = 4; i < 6; i++) {
 		ASSERT_EQ(0, image_page(id, w->file + i * PAGE, page));
 		ASSERT_TRUE(page_is(page, pat(R_FILE, 100 + i)));

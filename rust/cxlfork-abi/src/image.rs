@@ -190,9 +190,13 @@ pub mod vm {
     pub const NOHUGEPAGE: u64 = 1 << 22;
     /// mseal()ed.
     pub const SEALED: u64 = 1 << 23;
+    /// The VMA's memory protection key (pkey_mprotect) is in these bits.
+    pub const PKEY_SHIFT: u32 = 24;
+    /// Its mask.
+    pub const PKEY_MASK: u64 = 0xf << PKEY_SHIFT;
     /// Every flag an image may carry.
     pub const ALL: u64 = READ | WRITE | EXEC | SHARED | MAYWRITE | GROWSDOWN | NORESERVE | WIPEONFORK | DONTDUMP | DROPPABLE
-        | LOCKED | HUGEPAGE | NOHUGEPAGE | SEALED;
+        | LOCKED | HUGEPAGE | NOHUGEPAGE | SEALED | PKEY_MASK;
 }
 
 /// `ProcImage::mm_flags`: image-defined mm flags a fork child keeps.
@@ -497,8 +501,16 @@ pod_struct! {
         pub flags: u32,
         /// Thread name (NUL padded).
         pub comm: [u8; 16],
+        /// Nice value (-20..=19, two's complement).
+        pub nice: u32,
+        /// Scheduling policy (SCHED_NORMAL 0, FIFO 1, RR 2, BATCH 3, IDLE 5).
+        pub policy: u32,
+        /// Real-time priority (FIFO, RR).
+        pub rt_priority: u32,
         /// Zero.
-        pub reserved: [u64; 4],
+        pub pad: u32,
+        /// Zero.
+        pub reserved: [u64; 2],
     }
 }
 
@@ -1062,7 +1074,12 @@ impl<'a> Meta<'a> {
                 && t.fpu_len <= MAX_TASK_FPU
                 && t.rseq_flags == 0
                 && t.flags == 0
-                && t.reserved == [0; 4];
+                && (t.nice as i32) >= -20
+                && (t.nice as i32) <= 19
+                && matches!(t.policy, 0 | 1 | 2 | 3 | 5)
+                && t.rt_priority <= 99
+                && t.pad == 0
+                && t.reserved == [0; 2];
             if !ok {
                 return Err(ImageError::State);
             }

@@ -312,16 +312,21 @@ fn stub() -> std::path::PathBuf {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn restore(
-    id: &str,
-    policy: PolicyArg,
-    count: u32,
-    wait: bool,
-    skip_files: bool,
-    image_stdio: bool,
-    output: Option<&std::path::Path>,
-    json: bool,
-) -> Result<()> {
+/// What `restore` does.
+pub(crate) struct RestoreOpts {
+    pub(crate) policy: PolicyArg,
+    pub(crate) count: u32,
+    pub(crate) wait: bool,
+    pub(crate) skip_files: bool,
+    pub(crate) image_stdio: bool,
+    pub(crate) output: Option<std::path::PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) dry_run: bool,
+}
+
+pub(crate) fn restore(id: &str, o: &RestoreOpts) -> Result<()> {
+    let RestoreOpts { policy, count, wait, skip_files, image_stdio, json, .. } = *o;
+    let output = o.output.as_deref();
     let dev = Device::open()?;
     let info = find(&dev, id)?;
     let img = Image::open(&dev, &info).with_context(|| format!("image {id} is INVALID, not restored"))?;
@@ -347,8 +352,12 @@ pub(crate) fn restore(
             args.extend([vma_kind::name(v.kind).to_string(), format!("{:#x}", v.start), format!("{:#x}", v.end)]);
         }
     }
-    let clock_offset = crate::timens::continue_clocks(&proc)?;
     let stub = stub();
+    if o.dry_run {
+        println!("{} {}", stub.display(), args.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" "));
+        return Ok(());
+    }
+    let clock_offset = crate::timens::continue_clocks(&proc)?;
     let mut children = Vec::new();
     if let Some(dir) = output {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
@@ -392,6 +401,15 @@ pub(crate) fn restore(
         }
     }
     Ok(())
+}
+
+/// `s` quoted for a POSIX shell where it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:,=+[]".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn smaps_rollup(pid: i32) -> Vec<(String, u64)> {

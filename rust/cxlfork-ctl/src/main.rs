@@ -92,6 +92,10 @@ enum Cmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Print the restorer's command line (cxlfork-restore and its
+        /// arguments) instead of running it: for a restorer of your own.
+        #[arg(long, conflicts_with_all = ["wait", "output", "json"])]
+        dry_run: bool,
     },
     /// Tiering statistics of a clone, and its local memory.
     Stat {
@@ -257,8 +261,8 @@ fn main() {
         Cmd::Ls { json } => images::ls(json),
         Cmd::Inspect { id, json, pages, maps, page } => images::inspect(&id, images::InspectMode::new(json, pages, maps, page)),
         Cmd::Rm { id } => images::rm(&id),
-        Cmd::Restore { id, policy, count, wait, skip_files, image_stdio, output, json } => {
-            images::restore(&id, policy, count, wait, skip_files, image_stdio, output.as_deref(), json)
+        Cmd::Restore { id, policy, count, wait, skip_files, image_stdio, output, json, dry_run } => {
+            images::restore(&id, &images::RestoreOpts { policy, count, wait, skip_files, image_stdio, output, json, dry_run })
         }
         Cmd::Stat { pid, json } => images::stat(pid, json),
         Cmd::ClearRefs { pid } => images::clear_refs(pid),

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlfork restore refusals (one guest, pool attached, run as root).
+ *
+ * Everything a restore could fail on after its point of no return must be
+ * checked before it: a valid image restored where it cannot be given to
+ * the caller fails with an errno and leaves the caller as it was (alive,
+ * able to report it), never killed halfway. Each case takes a valid image
+ * and a restorer (the cxlfork-restore stub itself, compiled in) in one
+ * condition that used to pass the checks and then fail: an address-space
+ * or data rlimit too small, a descriptor beyond RLIMIT_NOFILE, a mapped
+ * file changed since the checkpoint, an executable mapping of a file on a
+ * mount now noexec, a mapping below mmap_min_addr for a caller without
+ * CAP_SYS_RAWIO, a sealed mapping in the caller, a caller sharing its file
+ * table. Then the same image restores fine without the condition.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cxlfork_test.h"
+
+/* The restore stub, as cxlfork-ctl runs it: its main is ours to call. */
+#define main cxlfork_restore_main
+#include "../tools/cxlfork-restore.c"
+#undef main
+
+#ifndef PAGE_SIZE
+#define PAGE_SIZE 4096UL
+#endif
+#define RX_DIR "/tmp/cxlfork-rx"
+#define RX_FILE RX_DIR "/code"
+#define HIGH_FD 700
+#define LOW_ADDR 0x10000UL
+/* A clone of the workload exits with this: the restore went through. */
+#define CLONE_EXIT 200
+
+enum { W_LOW = 1 };
+
+/* The workload: an executable mapping of RX_FILE, fd HIGH_FD open, an
+ * mprotect'ed read-only region written before, optionally a page at
+ * LOW_ADDR; it checkpoints itself and reports the image id. */
+static pid_t workload(int flags, __u64 *id)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		struct rlimit nofile = { 1024, 1024 };
+		char *ro;
+		long r;
+		int fd;
+
+		close(p[0]);
+		if (flags & W_LOW) {
+			if (setgid(65534) || setuid(65534))
+				_exit(90);
+			if (mmap((void *)LOW_ADDR, PAGE_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != (void *)LOW_ADDR)
+				_exit(91);
+			*(volatile char *)LOW_ADDR = 1;
+		}
+		setrlimit(RLIMIT_NOFILE, &nofile);
+		fd = open(RX_FILE, O_RDONLY);
+		if (fd < 0 || mmap(NULL, PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			_exit(92);
+		if (dup2(fd, HIGH_FD) != HIGH_FD)
+			_exit(93);
+		close(fd);
+		/* Keeps fd 700 under a lower limit (as a fork child would). */
+		nofile.rlim_cur = nofile.rlim_max = 600;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+		/* 64 MiB of reserved address space (as a runtime's heap arena). */
+		if (mmap(NULL, 64 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+			_exit(94);
+		ro = mmap(NULL, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(ro, 0x5a, 4 * PAGE_SIZE);
+		mprotect(ro, 4 * PAGE_SIZE, PROT_READ);
+		fd = open(CXLFORK_DEV, O_RDWR);
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0)
+			_exit(ro[PAGE_SIZE] == 0x5a ? CLONE_EXIT : 94);
+		if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+			_exit(95);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], id, sizeof(*id)) != sizeof(*id))
+		*id = 0;
+	close(p[0]);
+	return pid;
+}
+
+/* The stub's arguments for image id, as `cxlfork-ctl restore --dry-run`
+ * gives them (argv[0] is the stub's path). */
+static int stub_args(__u64 id, char *buf, size_t len, char **argv, int max)
+{
+	char cmd[128];
+	FILE *f;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %llu:%llu --dry-run --skip-files",
+		 (unsigned long long)(id >> 48), (unsigned long long)(id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	if (!f || !fgets(buf, len, f)) {
+		if (f)
+			pclose(f);
+		return -1;
+	}
+	pclose(f);
+	for (char *t = strtok(buf, " \n"); t && n < max - 1; t = strtok(NULL, " \n"))
+		argv[n++] = t;
+	argv[n] = NULL;
+	return n;
+}
+
+enum cond { C_NONE, C_AS, C_NOFILE, C_SEAL, C_SHARED_FILES, C_NOBODY };
+
+static int sleeper(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pause();
+	return 0;
+}
+
+/* Restores image id in a child under condition c; returns its wait status. */
+static int restore_under(__u64 id, enum cond c)
+{
+	static char buf[4096];
+	char *argv[32];
+	int argc = stub_args(id, buf, sizeof(buf), argv, 32), st;
+	pid_t pid;
+
+	if (argc < 4)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl;
+
+		switch (c) {
+		case C_NONE:
+			break;
+		case C_AS:
+			rl.rlim_cur = rl.rlim_max = 16 << 20;
+			setrlimit(RLIMIT_AS, &rl);
+			break;
+		case C_NOFILE:	/* the image's own hard limit: fd 700 is above it */
+			rl.rlim_cur = rl.rlim_max = 600;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			break;
+		case C_SEAL: {
+			void *m = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (m == MAP_FAILED || syscall(462 /* mseal */, m, PAGE_SIZE, 0))
+				_exit(96);
+			break;
+		}
+		case C_SHARED_FILES: {
+			static char stack[64 << 10];
+
+			if (clone(sleeper, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL) < 0)
+				_exit(97);
+			break;
+		}
+		case C_NOBODY:
+			if (setgid(65534) || setuid(65534))
+				_exit(98);
+			break;
+		}
+		_exit(cxlfork_restore_main(argc, argv));
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return st;
+}
+
+/* No restore of this test died after its point of no return. */
+static int clean_log(void)
+{
+	return system("dmesg | grep -q 'point of no return'") != 0;
+}
+
+FIXTURE(refuse) {
+	pid_t orig;
+	__u64 id;
+};
+
+FIXTURE_SETUP(refuse)
+{
+	static char code[PAGE_SIZE];
+	int fd;
+
+	memset(code, 0xc3, sizeof(code));
+	mkdir(RX_DIR, 0755);
+	ASSERT_EQ(0, mount("tmpfs", RX_DIR, "tmpfs", 0, "size=1m"));
+	fd = open(RX_FILE, O_RDWR | O_CREAT, 0755);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(PAGE_SIZE, write(fd, code, PAGE_SIZE));
+	close(fd);
+	self->orig = workload(0, &self->id);
+	ASSERT_LT(0, self->orig);
+	ASSERT_NE(0, self->id);
+}
+
+FIXTURE_TEARDOWN(refuse)
+{
+	char cmd[96];
+
+	kill(self->orig, SIGKILL);
+	waitpid(self->orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(self->id >> 48),
+		 (unsigned long long)(self->id & 0xffffffffffffULL));
+	system(cmd);
+	umount(RX_DIR);
+}
+
+/* The caller exits with err (the stub's exit status is the errno): it was
+ * refused before the point of no return and lived to say so. */
+#define ASSERT_REFUSED(st, err) do {						\
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("the restorer was killed (signal %d)", WTERMSIG(st)); \
+	ASSERT_EQ((err) & 0x7f, WEXITSTATUS(st));				\
+	ASSERT_TRUE(clean_log());						\
+} while (0)
+
+TEST_F(refuse, address_space_limit)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_AS), ENOMEM);
+}
+
+TEST_F(refuse, descriptor_beyond_nofile)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_NOFILE), EMFILE);
+}
+
+TEST_F(refuse, sealed_mapping_in_the_caller)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_SEAL), EPERM);
+}
+
+TEST_F(refuse, caller_sharing_its_file_table)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_SHARED_FILES), EBUSY);
+}
+
+TEST_F(refuse, mapped_file_changed)
+{
+	int fd = open(RX_FILE, O_WRONLY | O_APPEND);
+
+	ASSERT_EQ(1, write(fd, "x", 1));
+	close(fd);
+	ASSERT_REFUSED(restore_under(self->id, C_NONE), ESTALE);
+}
+
+TEST_F(refuse, exec_mapping_on_a_noexec_mount)
+{
+	ASSERT_EQ(0, mount(NULL, RX_DIR, NULL, MS_REMOUNT | MS_NOEXEC, "size=1m"));
+	ASSERT_REFUSED(restore_under(self->id, C_NONE), EPERM);
+}
+
+TEST_F(refuse, mapping_below_mmap_min_addr)
+{
+	__u64 id;
+	pid_t orig = workload(W_LOW, &id);
+	char cmd[96];
+	int st;
+
+	ASSERT_LT(0, orig);
+	ASSERT_NE(0, id);
+	ASSERT_EQ(0, system("echo 1048576 > /proc/sys/vm/mmap_min_addr"));
+	st = restore_under(id, C_NOBODY);
+	system("echo 65536 > /proc/sys/vm/mmap_min_addr");
+	kill(orig, SIGKILL);
+	waitpid(orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	system(cmd);
+	ASSERT_REFUSED(st, EPERM);
+}
+
+/* The control: the same image, no condition, restores into a clone (which
+ * exits CLONE_EXIT after checking its read-only region). */
+TEST_F(refuse, restores_without_the_condition)
+{
+	int st = restore_under(self->id, C_NONE);
+
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(CLONE_EXIT, WEXITSTATUS(st));
+	ASSERT_TRUE(clean_log());
+}
+
+TEST_HARNESS_MAIN
