@@ -161,7 +161,8 @@ build_tree() { # name
 	U=$RT_CACHE/unpacked/$name T=$OUT/$name
 	mapfile -t pkgs < <(package_closure ${!pkgs_var})
 	mapfile -t debs < <(deb_files "${pkgs[@]}")
-	[ ${#debs[@]} -eq ${#pkgs[@]} ] || die "$name: some packages have no candidate: ${pkgs[*]}"
+	[ ${#debs[@]} -eq ${#pkgs[@]} ] && [ ${#debs[@]} -gt 0 ] ||
+		die "$name: no download candidate for some of: ${pkgs[*]} (apt-get update first?)"
 	local want
 	want=$(printf '%s\n' "${debs[@]}")
 	if [ -d "$T" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ "$stamp" -nt "$0" ]; then
