@@ -87,6 +87,10 @@ int main(int argc, char **argv)
 			struct cxlfork_checkpoint c = { .size = sizeof(c), .pid = pid };
 			struct cxlfork_delete d = { .size = sizeof(d) };
 			double t0 = now_ms(), t;
+			char mem[64];
+
+			snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
+			c.mem_fd = open(mem, O_RDONLY);
 
 			if (ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c)) {
 				perror("checkpoint");

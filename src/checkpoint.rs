@@ -444,14 +444,14 @@ fn proc_image(p: &ProcState, cwd: (u32, u32), exe: (u32, u32)) -> Result<KBox<Pr
 
 /// Checkpoints per `req`; fills its outputs.
 pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
-    if req.flags & !uapi::CKPT_FLAGS != 0 || req.flags == uapi::CKPT_FLAGS || req.reserved != 0 {
+    if req.flags & !uapi::CKPT_FLAGS != 0 || req.flags == uapi::CKPT_FLAGS {
         return Err(EINVAL);
     }
     if !req.name.contains(&0) {
         return Err(EINVAL);
     }
     let t0 = kernel_util::monotonic_ns();
-    let mut target = Target::get(req.pid as i32)?;
+    let mut target = Target::get(req.pid as i32, req.mem_fd as i32)?;
     if target.is_self() && req.flags != 0 {
         return Err(EINVAL);
     }

@@ -468,10 +468,9 @@ pub(crate) struct ImageVma {
 pub(crate) fn make_clone_vma(ctx: &Arc<CloneCtx>, addr: u64, len: u64, cv: CvmaBox, img: &ImageVma) -> Result {
     let raw = Arc::into_raw(ctx.clone());
     let cvp = cv.0.as_ptr();
-    let mixed = !ctx.pool().map().has_pages();
     // SAFETY: the mapping belongs to current; `raw` is a context reference
     // and `cvp` a cvma, both taken over by the VMA on success.
-    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>(), cvp, img.index, img.start, img.pgoff, img.wipe, mixed) };
+    let r = unsafe { ffi::cxlfork_make_clone_vma(addr, len, raw.cast::<c_void>(), cvp, img.index, img.start, img.pgoff, img.wipe) };
     if r < 0 {
         // SAFETY: the VMA did not take it: give the reference back.
         drop(unsafe { Arc::from_raw(raw) });

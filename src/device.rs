@@ -89,7 +89,7 @@ fn in_out<T: Pod>(arg: usize, min: usize, f: impl FnOnce(&Pool, &mut T) -> Resul
 
 /// `CXLFORK_IOC_CLONE_STAT`: statistics of the clone `st.pid` (0: the caller).
 fn clone_stat(st: &mut CloneStat) -> Result {
-    let t = Target::get(st.pid as i32)?;
+    let t = Target::get_for_stat(st.pid as i32)?;
     t.clone_ctx().ok_or(ENOENT)?.stat(st);
     Ok(())
 }

@@ -14,6 +14,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_pool_write(dst: *mut c_void, src: *const c_void, len: usize);
     pub(crate) fn cxlfork_pool_zero(dst: *mut c_void, len: usize);
     pub(crate) fn cxlfork_pool_invalidate(addr: *const c_void, len: usize);
+    pub(crate) fn cxlfork_pool_fence();
     pub(crate) fn cxlfork_capable_sys_admin() -> bool;
     pub(crate) fn cxlfork_realtime_ns() -> u64;
     pub(crate) fn cxlfork_random_u64() -> u64;
@@ -105,7 +106,7 @@ pub(crate) struct CxlforkTarget {
 }
 
 unsafe extern "C" {
-    pub(crate) fn cxlfork_target_get(pid: i32, out: *mut *mut CxlforkTarget) -> i32;
+    pub(crate) fn cxlfork_target_get(pid: i32, mem_fd: i32, purpose: i32, out: *mut *mut CxlforkTarget) -> i32;
     pub(crate) fn cxlfork_target_put(t: *mut CxlforkTarget);
     pub(crate) fn cxlfork_target_is_self(t: *const CxlforkTarget) -> bool;
     pub(crate) fn cxlfork_target_stop(t: *mut CxlforkTarget) -> i32;
@@ -132,6 +133,8 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_file_seek(file: *mut KFile, off: u64, whence: i32) -> i64;
     pub(crate) fn cxlfork_file_read_page(file: *mut KFile, pos: u64, buf: *mut c_void) -> i32;
     pub(crate) fn cxlfork_current_euid() -> u32;
+    pub(crate) fn cxlfork_uid_for_caller(uid: u32) -> u32;
+    pub(crate) fn cxlfork_gid_for_caller(gid: u32) -> u32;
     pub(crate) fn cxlfork_monotonic_ns() -> u64;
 }
 
@@ -174,7 +177,6 @@ unsafe extern "C" {
         img_start: u64,
         img_pgoff: u64,
         wipe: bool,
-        mixed: bool,
     ) -> i32;
     pub(crate) fn cxlfork_vma_insert_pfn(vma: *mut VmArea, addr: u64, pfn: u64) -> u32;
     pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;

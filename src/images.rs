@@ -1,4 +1,9 @@
 //! Image ioctls: list, stat, read (raw bytes for inspection), delete.
+//!
+//! A user sees, reads, restores and deletes only the images it owns (the
+//! owner is the kernel uid, in the initial user namespace, of the process
+//! checkpointed); CAP_SYS_ADMIN (in the initial namespace) sees all. To
+//! anyone else an image does not exist (ENOENT).
 
 use crate::abi::boxed_zeroed;
 use crate::abi::image::ImageHeader;
@@ -16,7 +21,12 @@ const READ_CHUNK: usize = 64 << 10;
 pub(crate) fn list(pool: &Pool, req: &mut List) -> Result {
     let room = req.count as usize;
     let mut infos = KVec::<ImageInfo>::new();
-    let total = pool.published(&mut |e, h| {
+    let mut total = 0usize;
+    pool.published(&mut |e, h| {
+        if !may_access(e.uid) {
+            return;
+        }
+        total += 1;
         if infos.len() < room {
             let mut info = ImageInfo::zeroed();
             pool.image_info(e, h, &mut info);
@@ -33,9 +43,18 @@ pub(crate) fn list(pool: &Pool, req: &mut List) -> Result {
     Ok(())
 }
 
+/// The directory entry of image `id`, if the caller may see it.
+pub(crate) fn find_visible(pool: &Pool, id: u64) -> Result<crate::abi::dir::DirEntry> {
+    let e = pool.find(id)?;
+    if !may_access(e.uid) {
+        return Err(ENOENT);
+    }
+    Ok(e)
+}
+
 /// Reads and validates the header of image `id`.
 fn header(pool: &Pool, id: u64) -> Result<(crate::abi::dir::DirEntry, KBox<ImageHeader>, bool)> {
-    let e = pool.find(id)?;
+    let e = find_visible(pool, id)?;
     let mut h = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
     pool.map().read(e.offset, h.as_bytes_mut())?;
     let valid = h.validate(e.offset, e.length).is_ok() && h.id == id;
@@ -52,17 +71,14 @@ pub(crate) fn stat(pool: &Pool, req: &mut Stat) -> Result {
     Ok(())
 }
 
-/// Owner uid or CAP_SYS_ADMIN.
+/// The owner (kernel uid) or CAP_SYS_ADMIN.
 pub(crate) fn may_access(uid: u32) -> bool {
     kernel_util::current_euid() == uid || kernel_util::capable_sys_admin()
 }
 
 /// `CXLFORK_IOC_READ`: raw bytes of an image's extent.
 pub(crate) fn read(pool: &Pool, req: &Read) -> Result {
-    let e = pool.find(req.id)?;
-    if !may_access(e.uid) {
-        return Err(EPERM);
-    }
+    let e = find_visible(pool, req.id)?;
     let end = req.offset.checked_add(req.length).ok_or(EINVAL)?;
     if end > e.length {
         return Err(EINVAL);
@@ -82,5 +98,6 @@ pub(crate) fn read(pool: &Pool, req: &Read) -> Result {
 
 /// `CXLFORK_IOC_DELETE`.
 pub(crate) fn delete(pool: &Pool, id: u64) -> Result {
+    find_visible(pool, id)?;
     pool.delete(id, |e| may_access(e.uid))
 }

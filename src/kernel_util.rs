@@ -21,10 +21,24 @@ pub(crate) fn monotonic_ns() -> u64 {
     unsafe { ffi::cxlfork_monotonic_ns() }
 }
 
-/// The caller's effective uid (in its user namespace).
+/// The caller's effective uid as the kernel knows it (initial user
+/// namespace): what images are owned by and compared with.
 pub(crate) fn current_euid() -> u32 {
     // SAFETY: reads the current task's credentials.
     unsafe { ffi::cxlfork_current_euid() }
+}
+
+/// A kernel gid (initial namespace) as the caller's user namespace shows it.
+pub(crate) fn gid_for_caller(gid: u32) -> u32 {
+    // SAFETY: reads the current task's credentials.
+    unsafe { ffi::cxlfork_gid_for_caller(gid) }
+}
+
+/// A kernel uid (initial namespace) as the caller's user namespace shows
+/// it (the overflow uid if it has no mapping there).
+pub(crate) fn uid_for_caller(uid: u32) -> u32 {
+    // SAFETY: reads the current task's credentials.
+    unsafe { ffi::cxlfork_uid_for_caller(uid) }
 }
 
 /// A random u64.

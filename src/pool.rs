@@ -7,11 +7,22 @@
 //! partition `i` are written only by the host attached as `i`. Everything
 //! read from the pool is copied out and validated before use.
 //!
+//! Leases and deletion without cross-host atomics (a Dekker handshake over
+//! single-writer lines, each side writing, fencing, then reading the
+//! other's line): a restore writes its host's lease line in the image, then
+//! re-reads the owner's directory entry; it proceeds only if the entry is
+//! still PUBLISHED for the same image. A delete marks the entry DELETING,
+//! then reads every lease line; it frees the image only if none holds it
+//! (a line holds only for this image id and its host's current attach
+//! generation), else makes the entry PUBLISHED again (EBUSY). Whatever the
+//! interleaving, one of the two sees the other: a clone never maps a freed
+//! or reused extent, and a crashed host's leases lapse at its takeover.
+//!
 //! Lock order: `crate::POOL` -> target `mmap_lock` -> `Pool::state`.
 
 use crate::abi::boxed_zeroed;
 use crate::abi::dir::{self, DirEntry, DIR_BYTES, DIR_ENTRIES};
-use crate::abi::image::{ImageHeader, LEASE_LINE, LEASE_OFF};
+use crate::abi::image::{ImageHeader, LeaseLine, LEASE_LINE, LEASE_OFF};
 use crate::abi::pod::{slice_as_bytes_mut, Pod};
 use crate::abi::pool::{HostSlot, Layout, SlotView, Superblock, PAGE_SIZE};
 use crate::abi::uapi::{self, ImageInfo, PoolAttach, PoolInfo, MAX_HOSTS};
@@ -93,10 +104,13 @@ impl Pool {
         if kind != RangeKind::Cxl {
             pr_info!("attach: [{:#x}, +{:#x}) is device memory outside any CXL window\n", base, size);
         }
-        let map = PoolMap::new(base, size)?;
-        if !map.has_pages() {
-            pr_info!("attach: [{:#x}, +{:#x}) has no struct pages: clones map it with VM_MIXEDMAP (no in-place mremap growth)\n", base, size);
-        }
+        // Only a device-dax range: its pages are refcounted ZONE_DEVICE
+        // pages, and the page map pinned here keeps the device from going
+        // away while attached (firmware-reserved memory, ACPI tables or a
+        // PCI BAR are refused).
+        let map = PoolMap::new(base, size).inspect_err(|_| {
+            pr_warn!("attach: [{:#x}, +{:#x}) is not one device-dax range (bind it to device_dax first)\n", base, size);
+        })?;
 
         let (layout, uuid) = if format {
             let hosts = if req.max_hosts == 0 { uapi::DEFAULT_HOSTS } else { req.max_hosts };
@@ -196,6 +210,13 @@ impl Pool {
             let keep = match e.validate(host, layout) {
                 Ok(None) => continue,
                 Ok(Some(v)) if v.state == dir::state::PUBLISHED => true,
+                Ok(Some(v)) if v.state == dir::state::DELETING => {
+                    // A delete that did not finish: published again (its
+                    // leases are checked at the next delete).
+                    *e = DirEntry::new(dir::state::PUBLISHED, v.id, v.offset, v.length, v.created_ns, v.uid, v.gid);
+                    map.write_pod(base + (i * DirEntry::SIZE) as u64, e)?;
+                    true
+                }
                 Ok(Some(_)) => {
                     pr_info!("attach: reclaiming an unfinished checkpoint's space (entry {})\n", i);
                     false
@@ -206,7 +227,7 @@ impl Pool {
                 }
             };
             if keep {
-                used += e.length;
+                used = used.saturating_add(e.length);
             } else {
                 *e = DirEntry::zeroed();
                 map.write_pod(base + (i * DirEntry::SIZE) as u64, e)?;
@@ -310,7 +331,8 @@ impl Pool {
         Ok(n)
     }
 
-    /// The published directory entry of image `id`.
+    /// The published directory entry of image `id` (another host's
+    /// directory is read from the pool afresh).
     pub(crate) fn find(&self, id: u64) -> Result<DirEntry> {
         let host = dir::id_host(id);
         if host >= self.layout.max_hosts {
@@ -325,12 +347,21 @@ impl Pool {
         found.ok_or(ENOENT)
     }
 
-    /// Hosts holding a lease on the image at pool offset `base`.
-    pub(crate) fn leases(&self, base: u64) -> Result<u32> {
+    /// Hosts holding a lease on image `id` at pool offset `base`: a line
+    /// holds if it names this image and its host's current attach
+    /// generation (a host not attached holds none), or if it is torn.
+    pub(crate) fn leases(&self, id: u64, base: u64) -> Result<u32> {
+        let own = self.state.lock().slot;
+        self.leases_with(id, base, &own)
+    }
+
+    fn leases_with(&self, id: u64, base: u64, own: &HostSlot) -> Result<u32> {
         let mut n = 0;
         for host in 0..self.layout.max_hosts {
-            let count: u64 = self.map.read_pod(base + LEASE_OFF + LEASE_LINE * u64::from(host))?;
-            if count != 0 {
+            let line: LeaseLine = self.map.read_pod(base + LEASE_OFF + LEASE_LINE * u64::from(host))?;
+            let v = self.slot_view(host, own);
+            let gen = (v.info.state == uapi::SLOT_ATTACHED).then_some(v.info.generation);
+            if line.holds(id, gen) {
                 n += 1;
             }
         }
@@ -345,9 +376,9 @@ impl Pool {
         info.size = e.length;
         info.created_ns = e.created_ns;
         info.owner_host = dir::id_host(e.id);
-        info.uid = e.uid;
-        info.gid = e.gid;
-        info.leases = self.leases(e.offset).unwrap_or(0);
+        info.uid = kernel_util::uid_for_caller(e.uid);
+        info.gid = kernel_util::gid_for_caller(e.gid);
+        info.leases = self.leases(e.id, e.offset).unwrap_or(0);
         if let Some(&(_, n, live)) = self.state.lock().restores.iter().find(|(i, _, _)| *i == e.id) {
             info.restores = n;
             info.live_clones = live;
@@ -391,7 +422,7 @@ impl Pool {
         let (start, end) = dir::data_area(&self.layout, self.host_id);
         let offset = dir::first_fit(&used, start, end, length).ok_or(ENOSPC)?;
         let id = dir::image_id(self.host_id, s.slot.next_seq);
-        s.slot.next_seq += 1;
+        s.slot.next_seq = s.slot.next_seq.checked_add(1).ok_or(ENOSPC)?;
         self.write_slot(&mut s)?;
         s.dir[index] = DirEntry::new(dir::state::RESERVED, id, offset, length, 0, uid, gid);
         self.write_dir_entry(&s, index)?;
@@ -426,7 +457,7 @@ impl Pool {
         let e = s.dir[r.index];
         s.dir[r.index] = DirEntry::new(dir::state::PUBLISHED, r.id, r.offset, r.length, created_ns, e.uid, e.gid);
         self.write_dir_entry(&s, r.index)?;
-        s.slot.part_used += r.length;
+        s.slot.part_used = s.slot.part_used.saturating_add(r.length);
         self.write_slot(&mut s)
     }
 
@@ -459,12 +490,21 @@ impl Pool {
         if !may(&e) {
             return Err(EPERM);
         }
-        if self.leases(e.offset)? != 0 {
+        // Mark, fence, then read the leases: a restore on any host either
+        // sees the mark (and backs off) or has its lease line seen here.
+        s.dir[i] = DirEntry::new(dir::state::DELETING, e.id, e.offset, e.length, e.created_ns, e.uid, e.gid);
+        self.write_dir_entry(&s, i)?;
+        self.map.fence();
+        let held = self.leases_with(id, e.offset, &s.slot);
+        if !matches!(held, Ok(0)) {
+            s.dir[i] = e;
+            self.write_dir_entry(&s, i)?;
+            held?;
             return Err(EBUSY);
         }
         s.dir[i] = DirEntry::zeroed();
         self.write_dir_entry(&s, i)?;
-        s.slot.part_used -= e.length;
+        s.slot.part_used = s.slot.part_used.saturating_sub(e.length);
         self.write_slot(&mut s)
     }
 
@@ -486,30 +526,48 @@ impl Pool {
         s.ckpt_pages_total = s.ckpt_pages_total.saturating_sub(total);
     }
 
-    /// Adds `delta` to this host's lease count of the image at `base`; the
-    /// state guard proves this host's writers are serialised.
-    fn write_lease(&self, _locked: &PoolState, base: u64, delta: i64) -> Result {
+    /// Sets this host's lease line of image `id` at `base` to `count`
+    /// clones (0 clears it); the state guard proves this host's writers are
+    /// serialised. Returns the count before.
+    fn write_lease(&self, s: &PoolState, id: u64, base: u64, f: impl FnOnce(u64) -> u64) -> Result<u64> {
         let off = base + LEASE_OFF + LEASE_LINE * u64::from(self.host_id);
-        let count: u64 = self.map.read_pod(off)?;
-        let new = count.checked_add_signed(delta).ok_or(EINVAL)?;
-        self.map.write_pod(off, &new)
+        let line: LeaseLine = self.map.read_pod(off)?;
+        let gen = s.slot.generation;
+        let before = if line.holds(id, Some(gen)) && line.image_id == id { line.count } else { 0 };
+        let after = f(before);
+        let new = if after == 0 { LeaseLine::zeroed() } else { LeaseLine::new(id, gen, after) };
+        self.map.write_pod(off, &new)?;
+        Ok(before)
     }
 
-    /// A restore of the image at pool offset `base` (id `id`) takes a lease
-    /// in this host's line of the image's lease page. Returns the clone
-    /// number (restores of this image on this host since attach).
+    /// A restore takes a lease on image `id` at pool offset `base` (found
+    /// PUBLISHED): this host's line first, then the owner's entry is read
+    /// again; the lease stands only if the entry still publishes this
+    /// image there (else ENOENT: deleted, being deleted, or replaced).
+    /// Returns the clone number (restores of this image on this host since
+    /// attach).
     pub(crate) fn lease_acquire(&self, id: u64, base: u64) -> Result<u32> {
         let mut s = self.state.lock();
         if s.detached {
             return Err(ENODEV);
         }
         s.restores.reserve(1, GFP_KERNEL)?;
-        self.write_lease(&s, base, 1)?;
-        s.clones += 1;
+        self.write_lease(&s, id, base, |n| n.saturating_add(1))?;
+        self.map.fence();
+        let still = if dir::id_host(id) == self.host_id {
+            s.dir.iter().any(|e| e.magic != 0 && e.id == id && e.offset == base && e.state == dir::state::PUBLISHED)
+        } else {
+            matches!(self.find(id), Ok(e) if e.offset == base)
+        };
+        if !still {
+            let _ = self.write_lease(&s, id, base, |n| n.saturating_sub(1));
+            return Err(ENOENT);
+        }
+        s.clones = s.clones.saturating_add(1);
         let nr = match s.restores.iter_mut().find(|(i, _, _)| *i == id) {
             Some((_, n, live)) => {
-                *n += 1;
-                *live += 1;
+                *n = n.saturating_add(1);
+                *live = live.saturating_add(1);
                 *n
             }
             None => {
@@ -525,11 +583,11 @@ impl Pool {
     /// mapping of the image: its lease goes.
     pub(crate) fn lease_release(&self, id: u64, base: u64) {
         let mut s = self.state.lock();
-        s.clones -= 1;
+        s.clones = s.clones.saturating_sub(1);
         if let Some((_, _, live)) = s.restores.iter_mut().find(|(i, _, _)| *i == id) {
             *live = live.saturating_sub(1);
         }
-        if self.write_lease(&s, base, -1).is_err() {
+        if s.detached || self.write_lease(&s, id, base, |n| n.saturating_sub(1)).is_err() {
             pr_warn!("could not drop a lease on the image at {:#x}\n", base);
         }
     }

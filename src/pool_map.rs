@@ -18,15 +18,15 @@ use kernel::prelude::*;
 /// # Invariants
 ///
 /// `base` is the start of a live `memremap(MEMREMAP_WB)` mapping of `size`
-/// bytes at physical address `phys`, unmapped only by `drop`. `pgmap`, if
-/// set, is a reference on the ZONE_DEVICE page map covering the range
+/// bytes at physical address `phys`, unmapped only by `drop`. `pgmap` is a
+/// reference on the ZONE_DEVICE (device-dax) page map covering the range
 /// (its pages are refcounted struct pages, and its device cannot go away),
 /// dropped only by `drop`.
 pub(crate) struct PoolMap {
     base: NonNull<u8>,
     phys: u64,
     size: u64,
-    pgmap: Option<NonNull<c_void>>,
+    pgmap: NonNull<c_void>,
 }
 
 // SAFETY: the mapping is plain memory usable from any CPU; all access goes
@@ -37,21 +37,19 @@ unsafe impl Send for PoolMap {}
 unsafe impl Sync for PoolMap {}
 
 impl PoolMap {
-    /// Maps `[phys, phys + size)`.
+    /// Maps `[phys, phys + size)`, which must be one device-dax range.
     pub(crate) fn new(phys: u64, size: u64) -> Result<Self> {
+        // SAFETY: reads the page maps; returns a referenced map or NULL.
+        let pgmap = NonNull::new(unsafe { ffi::cxlfork_pool_pin_pages(phys, size) }).ok_or(EINVAL)?;
         // SAFETY: `memremap` validates its arguments and returns NULL on failure.
         let p = unsafe { ffi::cxlfork_memremap_wb(phys, size) };
-        let base = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
-        // SAFETY: reads the page maps; returns a referenced map or NULL.
-        let pgmap = NonNull::new(unsafe { ffi::cxlfork_pool_pin_pages(phys, size) });
+        let Some(base) = NonNull::new(p.cast::<u8>()) else {
+            // SAFETY: we hold this reference, dropped once, here.
+            unsafe { ffi::cxlfork_pool_unpin_pages(pgmap.as_ptr()) };
+            return Err(ENOMEM);
+        };
         // INVARIANT: `base` maps `size` bytes at `phys`; `pgmap` is referenced.
         Ok(Self { base, phys, size, pgmap })
-    }
-
-    /// Whether the pool's pages are struct pages the kernel refcounts
-    /// (device-dax), mapped into clones as normal pages.
-    pub(crate) fn has_pages(&self) -> bool {
-        self.pgmap.is_some()
     }
 
     /// Physical address of the range.
@@ -110,6 +108,14 @@ impl PoolMap {
         Ok(())
     }
 
+    /// A full fence: the pool writes before it are visible to every host
+    /// before the reads after it (the store-load order a lease handshake
+    /// needs).
+    pub(crate) fn fence(&self) {
+        // SAFETY: a memory barrier, no preconditions.
+        unsafe { ffi::cxlfork_pool_fence() };
+    }
+
     /// Runs `f` with the kernel address of pool bytes `off..off + len`, which
     /// must lie inside the range; `f` may write them (the caller owns them).
     pub(crate) fn with_dst<R>(&self, off: u64, len: usize, f: impl FnOnce(*mut c_void) -> Result<R>) -> Result<R> {
@@ -131,11 +137,10 @@ impl PoolMap {
 
 impl Drop for PoolMap {
     fn drop(&mut self) {
-        if let Some(p) = self.pgmap {
-            // SAFETY: we hold this reference (invariant), dropped once, here.
-            unsafe { ffi::cxlfork_pool_unpin_pages(p.as_ptr()) };
-        }
         // SAFETY: `base` is a live `memremap` mapping (invariant), unmapped once, here.
         unsafe { ffi::cxlfork_memunmap(self.base.as_ptr().cast::<c_void>()) };
+        // SAFETY: we hold this reference (invariant), dropped once, here,
+        // after the mapping of the range is gone.
+        unsafe { ffi::cxlfork_pool_unpin_pages(self.pgmap.as_ptr()) };
     }
 }

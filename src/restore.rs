@@ -526,6 +526,56 @@ fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
     Ok(())
 }
 
+/// A lease taken by a restore, given back unless a clone context takes it
+/// over.
+struct Lease<'a> {
+    pool: &'a Pool,
+    id: u64,
+    base: u64,
+    clone_nr: u32,
+    armed: bool,
+}
+
+impl<'a> Lease<'a> {
+    fn take(pool: &'a Pool, id: u64, base: u64) -> Result<Self> {
+        let clone_nr = pool.lease_acquire(id, base)?;
+        Ok(Self { pool, id, base, clone_nr, armed: true })
+    }
+
+    /// The clone context took the lease over (its drop releases it).
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.lease_release(self.id, self.base);
+        }
+    }
+}
+
+/// The mm fields must be what prctl(PR_SET_MM_MAP) would accept: user
+/// addresses, each range in order, the auxv a list of pairs ending in
+/// AT_NULL.
+fn check_mm(h: &ImageHeader) -> Result {
+    const TASK_SIZE: u64 = (1 << 47) - 4096;
+    let m = &h.mm;
+    let addrs = [m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack, m.arg_start, m.arg_end, m.env_start, m.env_end];
+    let ordered = m.start_code <= m.end_code
+        && m.start_data <= m.end_data
+        && m.start_brk <= m.brk
+        && m.arg_start <= m.arg_end
+        && m.env_start <= m.env_end;
+    let auxv_ok = m.auxv.chunks(2).any(|p| p[0] == 0);
+    if addrs.iter().any(|&a| a >= TASK_SIZE) || !ordered || !auxv_ok {
+        pr_info!("restore: image {:#x} has mm fields no process could have\n", h.id);
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 /// `CXLFORK_IOC_RESTORE`. Returns the value the clone's interrupted call
 /// returns (its full 64 bits reach the clone through the task_work).
 pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
@@ -534,10 +584,14 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
         return Err(EINVAL);
     }
     let policy = tiering::for_abi(req.policy)?;
-    let e = pool.find(req.id)?;
-    if !images::may_access(e.uid) {
-        return Err(EPERM);
+    // SAFETY: reads current's thread count and sharing.
+    if !unsafe { ffi::cxlfork_current_single_threaded() } || unsafe { ffi::cxlfork_current_shares_state() } {
+        return Err(EBUSY);
     }
+    let e = images::find_visible(pool, req.id)?;
+    // The lease first: only then is what the extent holds this image, and
+    // stays so (see pool.rs).
+    let lease = Lease::take(pool, req.id, e.offset)?;
     let mut header = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
     pool.map().read(e.offset, header.as_bytes_mut())?;
     if header.validate(e.offset, e.length).is_err() || header.id != req.id {
@@ -553,18 +607,14 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
         pr_warn!("restore: image {:#x} is invalid: {}\n", req.id, err.as_str());
         EBADMSG
     })?;
-    // SAFETY: reads current's thread count and sharing.
-    if !unsafe { ffi::cxlfork_current_single_threaded() } || unsafe { ffi::cxlfork_current_shares_state() } {
-        return Err(EBUSY);
-    }
-    let clone_nr = pool.lease_acquire(req.id, e.offset)?;
+    check_mm(&header)?;
     // From here the context owns the lease: dropping it releases it.
-    let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, clone_nr)
-        .inspect_err(|_| pool.lease_release(req.id, e.offset))?;
+    let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, lease.clone_nr)?;
+    lease.disarm();
     let m = ctx.meta();
 
     let t = m.task(0).map_err(|_| EBADMSG)?;
-    let ax = if t.regs.origin == REGS_SELF { u64::from(clone_nr) } else { t.regs.ax };
+    let ax = if t.regs.origin == REGS_SELF { u64::from(ctx.clone_nr) } else { t.regs.ax };
     let ts = task_state(&t, ax);
     // SAFETY: `ts` is a valid state to check.
     check(unsafe { ffi::cxlfork_task_check(&ts) })?;

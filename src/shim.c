@@ -129,6 +129,11 @@ void cxlfork_pool_invalidate(const void *addr, size_t len)
 	clflush_cache_range((void *)addr, len);
 }
 
+void cxlfork_pool_fence(void)
+{
+	mb();
+}
+
 void cxlfork_pool_zero(void *dst, size_t len)
 {
 	memset(dst, 0, len);
@@ -161,9 +166,23 @@ void cxlfork_nodename(char *buf, size_t len)
 	strscpy(buf, utsname()->nodename, len);
 }
 
+/* The caller's effective uid as the kernel knows it (initial namespace):
+ * images are owned and compared by these. */
 u32 cxlfork_current_euid(void)
 {
-	return from_kuid_munged(current_user_ns(), current_euid());
+	return from_kuid(&init_user_ns, current_euid());
+}
+
+/* An image owner's gid as the caller's user namespace shows it. */
+u32 cxlfork_gid_for_caller(u32 gid)
+{
+	return from_kgid_munged(current_user_ns(), make_kgid(&init_user_ns, gid));
+}
+
+/* An image owner's uid as the caller's user namespace shows it. */
+u32 cxlfork_uid_for_caller(u32 uid)
+{
+	return from_kuid_munged(current_user_ns(), make_kuid(&init_user_ns, uid));
 }
 
 struct file *cxlfork_file_get(struct file *file)

@@ -15,12 +15,15 @@ void cxlfork_pool_read(void *dst, const void *src, size_t len);
 void cxlfork_pool_write(void *dst, const void *src, size_t len);
 void cxlfork_pool_zero(void *dst, size_t len);
 void cxlfork_pool_invalidate(const void *addr, size_t len);
+void cxlfork_pool_fence(void);
 bool cxlfork_capable_sys_admin(void);
 u64 cxlfork_realtime_ns(void);
 u64 cxlfork_random_u64(void);
 void cxlfork_random_uuid(u8 out[16]);
 void cxlfork_nodename(char *buf, size_t len);
 u32 cxlfork_current_euid(void);
+u32 cxlfork_uid_for_caller(u32 uid);
+u32 cxlfork_gid_for_caller(u32 gid);
 u64 cxlfork_monotonic_ns(void);
 
 /* The name of a special mapping ([vdso], [vvar]...), NULL for others. */
@@ -114,7 +117,9 @@ struct cxlfork_proc_state {
 #define CXLFORK_PROC_NO_NEW_PRIVS (1U << 0)
 
 struct cxlfork_target;
-int cxlfork_target_get(int pid, struct cxlfork_target **out);
+#define CXLFORK_TARGET_CHECKPOINT	0
+#define CXLFORK_TARGET_STAT		1
+int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target **out);
 void cxlfork_target_put(struct cxlfork_target *t);
 bool cxlfork_target_is_self(const struct cxlfork_target *t);
 int cxlfork_target_stop(struct cxlfork_target *t);
@@ -157,7 +162,7 @@ bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia);
 void cxlfork_cvma_set_installed(struct cxlfork_cvma *cv, u64 ia);
 u32 cxlfork_vma_prot(const struct vm_area_struct *vma);
 int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
-			   u64 img_start, u64 img_pgoff, bool wipe, bool mixed);
+			   u64 img_start, u64 img_pgoff, bool wipe);
 void *cxlfork_clone_ctx_of(struct mm_struct *mm);
 void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);

@@ -8,15 +8,13 @@
  * rseq, signals, rlimits, file descriptors. All functions act on current.
  * Declared for Rust in ffi.rs.
  *
- * A clone VMA stands for one VMA of the image ("its image VMA"). When the
- * pool has struct pages (a device-dax range: ZONE_DEVICE pages, which the
- * kernel refcounts like any page), its pages are mapped as normal pages
- * and the VMA stays a plain private mapping with our vm_ops: it grows by
- * mremap, merges, and is copied by fork like any. VM_MAYBE_GUARD ("the
- * page tables hold state the VMA does not describe": here, which image
- * pages were installed) makes fork copy its page tables. A pool without
- * struct pages gets VM_MIXEDMAP and special PTEs instead (mremap cannot
- * then grow the VMA in place). Its
+ * A clone VMA stands for one VMA of the image ("its image VMA"). The pool
+ * is a device-dax range, whose ZONE_DEVICE pages the kernel refcounts like
+ * any page: they are mapped as normal pages, and the VMA stays a plain
+ * private mapping with our vm_ops: it grows by mremap, merges, and is
+ * copied by fork like any. VM_MAYBE_GUARD ("the page tables hold state the
+ * VMA does not describe": here, which image pages were installed) makes
+ * fork copy its page tables. Its
  * vm_private_data is a struct cxlfork_cvma, one per VMA: a split, a
  * mremap copy or a fork gives the new VMA its own copy (vm_ops->open).
  * Each records, per page of its image VMA, whether the page was already
@@ -75,7 +73,6 @@ void cxlfork_rust_ctx_put(void *ctx);
 void cxlfork_rust_clone_fallback(void *ctx, bool file);
 
 #define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
-#define CVMA_PAGES	2	/* the pool has struct pages: no VM_MIXEDMAP once settled */
 
 /*
  * Invariants: ctx holds one context reference; [img_start, img_end) is
@@ -275,7 +272,7 @@ struct file *cxlfork_module_pin_file(void)
  * are taken over on success.
  */
 int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv, u32 img,
-			   u64 img_start, u64 img_pgoff, bool wipe, bool mixed)
+			   u64 img_start, u64 img_pgoff, bool wipe)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
@@ -306,12 +303,10 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv
 	cv->bm_pages = len >> PAGE_SHIFT;
 	if (wipe)
 		vm_flags_set(vma, VM_WIPEONFORK);
-	/* VM_MIXEDMAP until the restore ends, whatever the pool: a special
-	 * VMA never merges, so the next fresh mapping cannot merge into this
-	 * one (cxlfork_clone_vmas_settle). */
+	/* VM_MIXEDMAP until the restore ends: a special VMA never merges, so
+	 * the next fresh mapping cannot merge into this one (see
+	 * cxlfork_clone_vmas_settle). */
 	vm_flags_set(vma, VM_MIXEDMAP);
-	if (!mixed)
-		cv->flags |= CVMA_PAGES;
 	vma->vm_private_data = cv;
 	vma->vm_ops = &clone_vm_ops;
 	ret = 0;
@@ -321,11 +316,11 @@ out:
 }
 
 /*
- * The restore made every clone VMA: those over a pool with struct pages
- * become ordinary mappings (no VM_MIXEDMAP: they grow, merge and fork like
- * any; VM_MAYBE_GUARD, "the page tables hold state the VMA does not
- * describe" - which image pages were installed - keeps fork copying their
- * page tables). No PTE was installed yet, so no PTE changes meaning.
+ * The restore made every clone VMA: they become ordinary mappings (no
+ * VM_MIXEDMAP: they grow, merge and fork like any; VM_MAYBE_GUARD, "the
+ * page tables hold state the VMA does not describe" - which image pages
+ * were installed - keeps fork copying their page tables). No PTE was
+ * installed yet, so no PTE changes meaning.
  */
 void cxlfork_clone_vmas_settle(void)
 {
@@ -335,9 +330,7 @@ void cxlfork_clone_vmas_settle(void)
 
 	mmap_write_lock(mm);
 	for_each_vma(vmi, vma) {
-		struct cxlfork_cvma *cv = vma->vm_private_data;
-
-		if (vma->vm_ops != &clone_vm_ops || !(cv->flags & CVMA_PAGES))
+		if (vma->vm_ops != &clone_vm_ops)
 			continue;
 		vm_flags_clear(vma, VM_MIXEDMAP);
 		vm_flags_set(vma, VM_MAYBE_GUARD);
@@ -366,12 +359,9 @@ void *cxlfork_clone_ctx_of(struct mm_struct *mm)
 	return ctx;
 }
 
-/* Map pool page pfn read-only at addr: a refcounted ZONE_DEVICE page, or
- * (a pool without struct pages, VM_MIXEDMAP) a special PTE. */
+/* Map pool page pfn (a refcounted ZONE_DEVICE page) read-only at addr. */
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn)
 {
-	if (vma->vm_flags & VM_MIXEDMAP)
-		return vmf_insert_mixed(vma, addr, pfn);
 	return insert_page(vma, addr, pfn_to_page(pfn));
 }
 

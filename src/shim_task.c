@@ -15,6 +15,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/magic.h>
 #include <linux/pgtable.h>
 #include <linux/pid.h>
 #include <linux/pkeys.h>
@@ -62,26 +63,46 @@ static enum task_dumpable task_dumpable(struct task_struct *task)
 	return READ_ONCE(exec_state->dumpable);
 }
 
-/* PTRACE_MODE_READ_REALCREDS, minus LSM hooks (not callable from a module):
- * same real ids as the target's real, effective and saved ids, and a
- * dumpable task; or CAP_SYS_ADMIN. */
-static bool may_checkpoint(struct task_struct *task)
+/*
+ * The right to checkpoint another process is the right to ptrace-attach
+ * to it, with every LSM (Yama included) asked: the module cannot call
+ * ptrace_may_access(), but opening /proc/PID/mem runs exactly that check
+ * (PTRACE_MODE_ATTACH_FSCREDS). The caller hands that descriptor over:
+ * a procfs "mem" file, readable, whose private data is the target's mm.
+ */
+static int check_mem_fd(struct task_struct *task, struct mm_struct *mm, int fd)
 {
-	const struct cred *cred = current_cred(), *tcred;
+	CLASS(fd, f)(fd);
+	struct file *file = fd_file(f);
+	struct dentry *d;
+
+	if (fd_empty(f))
+		return -EPERM;
+	d = file->f_path.dentry;
+	if (d->d_sb->s_magic != PROC_SUPER_MAGIC || strcmp(d->d_name.name, "mem") ||
+	    !(file->f_mode & FMODE_READ) || file->private_data != mm)
+		return -EPERM;
+	return 0;
+}
+
+/* May current read another process's clone statistics: the same user, or
+ * CAP_SYS_ADMIN. */
+static bool may_stat(struct task_struct *task)
+{
 	bool same;
 
 	rcu_read_lock();
-	tcred = __task_cred(task);
-	same = uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
-	       uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
-	       gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid);
+	same = uid_eq(current_euid(), __task_cred(task)->euid);
 	rcu_read_unlock();
-	if (same && task_dumpable(task) == TASK_DUMPABLE_OWNER)
-		return true;
-	return capable(CAP_SYS_ADMIN);
+	return same || capable(CAP_SYS_ADMIN);
 }
 
-int cxlfork_target_get(int pid, struct cxlfork_target **out)
+/*
+ * Pin process pid (0: current) for purpose CXLFORK_TARGET_CHECKPOINT (by
+ * pid: mem_fd must be the caller's /proc/PID/mem; single-threaded) or
+ * CXLFORK_TARGET_STAT (the same user, or CAP_SYS_ADMIN).
+ */
+int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target **out)
 {
 	struct cxlfork_target *t;
 	struct task_struct *task;
@@ -112,12 +133,20 @@ int cxlfork_target_get(int pid, struct cxlfork_target **out)
 	err = -EINVAL;			/* kernel thread, or exiting */
 	if (!t->mm || (task->flags & PF_KTHREAD))
 		goto fail;
-	err = -EPERM;
-	if (!t->self && !may_checkpoint(task))
-		goto fail;
-	err = -EOPNOTSUPP;		/* multi-threaded: not supported yet */
-	if (get_nr_threads(task) != 1 || task != task->group_leader)
-		goto fail;
+	if (purpose == CXLFORK_TARGET_STAT) {
+		err = -EPERM;
+		if (!t->self && !may_stat(task))
+			goto fail;
+	} else {
+		if (!t->self) {
+			err = check_mem_fd(task, t->mm, mem_fd);
+			if (err)
+				goto fail;
+		}
+		err = -EOPNOTSUPP;		/* multi-threaded: not supported yet */
+		if (get_nr_threads(task) != 1 || task != task->group_leader)
+			goto fail;
+	}
 	*out = t;
 	return 0;
 fail:
@@ -463,8 +492,10 @@ void cxlfork_target_ids(struct cxlfork_target *t, u32 *uid, u32 *gid, u32 *pid, 
 
 	rcu_read_lock();
 	c = __task_cred(t->task);
-	*uid = from_kuid_munged(current_user_ns(), c->euid);
-	*gid = from_kgid_munged(current_user_ns(), c->egid);
+	/* The kernel's own ids (initial user namespace): an image's owner is
+	 * the same user whatever namespace looks at it. */
+	*uid = from_kuid(&init_user_ns, c->euid);
+	*gid = from_kgid(&init_user_ns, c->egid);
 	rcu_read_unlock();
 	*pid = task_tgid_vnr(t->task);
 	strscpy_pad(comm, t->task->comm, TASK_COMM_LEN);

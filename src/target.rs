@@ -40,12 +40,23 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Looks up `pid` (0: the caller), checks permission and that it is
-    /// single-threaded.
-    pub(crate) fn get(pid: i32) -> Result<Self> {
+    /// Looks up `pid` (0: the caller) to checkpoint it: another process
+    /// needs `mem_fd`, the caller's descriptor of its `/proc/PID/mem`
+    /// (proof of the ptrace access check); single-threaded.
+    pub(crate) fn get(pid: i32, mem_fd: i32) -> Result<Self> {
+        Self::get_for(pid, mem_fd, 0)
+    }
+
+    /// Looks up `pid` (0: the caller) to read its clone statistics: the
+    /// same user, or CAP_SYS_ADMIN.
+    pub(crate) fn get_for_stat(pid: i32) -> Result<Self> {
+        Self::get_for(pid, -1, 1)
+    }
+
+    fn get_for(pid: i32, mem_fd: i32, purpose: i32) -> Result<Self> {
         let mut p = core::ptr::null_mut();
         // SAFETY: `p` is a valid out-pointer.
-        check(unsafe { ffi::cxlfork_target_get(pid, &mut p) })?;
+        check(unsafe { ffi::cxlfork_target_get(pid, mem_fd, purpose, &mut p) })?;
         let ptr = NonNull::new(p).ok_or(EINVAL)?;
         // INVARIANT: `ptr` came from a successful `cxlfork_target_get`.
         Ok(Self { ptr, after: After::Resume })

@@ -59,6 +59,16 @@ static inline int open_as_nobody(void)
 	return fd;
 }
 
+/* The proof a caller may checkpoint process pid: its /proc/PID/mem,
+ * opened (the kernel's ptrace access check) by the caller. -1 if not. */
+static inline int proc_mem_fd(int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	return open(path, O_RDONLY);
+}
+
 /* ioctl returning 0 or -errno. */
 static inline int xioctl(int fd, unsigned long cmd, void *arg)
 {

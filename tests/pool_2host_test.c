@@ -164,8 +164,10 @@ TEST_F_TIMEOUT(two_hosts, image_published_on_one_host_is_read_on_the_other, WAIT
 		}
 		ASSERT_EQ(1, read(p[0], &ok, 1));
 		c.pid = pid;
+		c.mem_fd = proc_mem_fd(pid);
 		strcpy(c.name, "from-host0");
 		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+		close(c.mem_fd);
 		printf("# host 0 published image %llu (%llu pages)\n",
 		       (unsigned long long)c.image_id, (unsigned long long)c.pages);
 		kill(pid, SIGKILL);

@@ -120,7 +120,9 @@ struct cxlfork_checkpoint {
 	__u32 size;		/* in: sizeof(struct cxlfork_checkpoint) */
 	__u32 flags;		/* in: CXLFORK_CKPT_* */
 	__s32 pid;		/* in: target, 0 for the caller */
-	__u32 __reserved;	/* in: 0 */
+	__s32 mem_fd;		/* in, with a pid: a descriptor of /proc/PID/mem opened
+				 * by the caller (its open ran the ptrace access check:
+				 * Yama, LSMs); ignored for the caller itself */
 	char name[CXLFORK_NAME_LEN];	/* in: label, NUL-terminated (may be empty) */
 	__u64 image_id;		/* out */
 	__u64 image_size;	/* out: bytes of pool used */

@@ -22,6 +22,9 @@ pub mod state {
     pub const RESERVED: u32 = 1;
     /// A complete, immutable image.
     pub const PUBLISHED: u32 = 2;
+    /// Being deleted: invisible, no new lease; the owner checks the leases
+    /// and then frees it or makes it PUBLISHED again.
+    pub const DELETING: u32 = 3;
 }
 
 pod_struct! {
@@ -106,7 +109,7 @@ impl DirEntry {
             return Err(DirError::BadChecksum);
         }
         let (start, end) = data_area(layout, host);
-        let ok = matches!(self.state, state::RESERVED | state::PUBLISHED)
+        let ok = matches!(self.state, state::RESERVED | state::PUBLISHED | state::DELETING)
             && id_host(self.id) == host
             && self.offset >= start
             && self.offset.is_multiple_of(PAGE_SIZE)

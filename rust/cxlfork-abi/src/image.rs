@@ -54,6 +54,53 @@ pub const fn leaf_block(addr: u64) -> u64 {
 
 /// Bytes of the lease line of one host.
 pub const LEASE_LINE: u64 = 64;
+
+pod_struct! {
+    /// One host's line of an image's lease page (one cache line, written
+    /// only by that host): how many clones it runs of the image. A line
+    /// counts only while it names this image and its host's current attach
+    /// generation: a crashed host's leases lapse when its slot is taken
+    /// over, and a line left from an earlier image in the same extent never
+    /// counts for a new one.
+    pub struct LeaseLine {
+        /// The image leased.
+        pub image_id: u64,
+        /// The holder host's attach generation when it took the lease.
+        pub attach_gen: u64,
+        /// Live clones of the image on the holder host.
+        pub count: u64,
+        /// Zero.
+        pub reserved: [u64; 4],
+        /// CRC-32C of the bytes before this field.
+        pub checksum: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+}
+
+impl LeaseLine {
+    /// A sealed line.
+    pub fn new(image_id: u64, attach_gen: u64, count: u64) -> Self {
+        let mut l = Self { image_id, attach_gen, count, reserved: [0; 4], checksum: 0, pad: 0 };
+        l.checksum = crc32c(&l.as_bytes()[..core::mem::offset_of!(Self, checksum)]);
+        l
+    }
+
+    /// Whether this line holds a lease on `image_id` for a holder whose
+    /// current attach generation is `holder_gen` (`None`: the holder is not
+    /// attached, its leases lapsed). A torn or corrupt line holds (a
+    /// delete must not free an image a clone may map); an all-zero one
+    /// does not.
+    pub fn holds(&self, image_id: u64, holder_gen: Option<u64>) -> bool {
+        if self.as_bytes().iter().all(|&b| b == 0) {
+            return false;
+        }
+        if self.checksum != crc32c(&self.as_bytes()[..core::mem::offset_of!(Self, checksum)]) {
+            return true;
+        }
+        self.image_id == image_id && self.count != 0 && holder_gen == Some(self.attach_gen)
+    }
+}
 /// Upper bounds that keep every count and size sane.
 pub const MAX_VMAS: u32 = 65536;
 /// Most files an image records.

@@ -298,7 +298,7 @@ impl SlotView {
         slot.magic = SLOT_MAGIC;
         slot.host_id = self.info.host_id;
         slot.state = uapi::SLOT_ATTACHED;
-        slot.generation = self.info.generation + 1;
+        slot.generation = self.info.generation.wrapping_add(1);
         slot.instance = instance;
         slot.attach_time_ns = attach_time_ns;
         slot.part_used = self.info.part_used;

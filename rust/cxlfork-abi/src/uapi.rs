@@ -126,8 +126,10 @@ pod_struct! {
         pub flags: u32,
         /// Target pid, 0 for the caller (i32 in C).
         pub pid: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// With a pid: a descriptor of `/proc/PID/mem` the caller opened
+        /// (opening it ran the kernel's ptrace access check, LSMs and Yama
+        /// included). Ignored for the caller itself (i32 in C).
+        pub mem_fd: u32,
         /// Label, NUL-terminated.
         pub name: [u8; NAME_LEN],
         /// Out: image id.

@@ -51,7 +51,7 @@ fn expectations() -> Vec<(&'static str, u64)> {
         ("sizeof(struct cxlfork_checkpoint)", size_of::<Checkpoint>() as u64),
         off!("cxlfork_checkpoint", Checkpoint, flags),
         off!("cxlfork_checkpoint", Checkpoint, pid),
-        ("offsetof(struct cxlfork_checkpoint, __reserved)", offset_of!(Checkpoint, reserved) as u64),
+        ("offsetof(struct cxlfork_checkpoint, mem_fd)", offset_of!(Checkpoint, mem_fd) as u64),
         off!("cxlfork_checkpoint", Checkpoint, name),
         off!("cxlfork_checkpoint", Checkpoint, image_id),
         off!("cxlfork_checkpoint", Checkpoint, image_size),

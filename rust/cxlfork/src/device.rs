@@ -174,6 +174,12 @@ impl Device {
         let mut c = Checkpoint::zeroed();
         c.size = Checkpoint::SIZE as u32;
         c.pid = pid as u32;
+        // The right to checkpoint another process: opening its memory runs
+        // the kernel's ptrace access check (Yama, LSMs); the module takes
+        // the descriptor as proof.
+        let mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+            .map_err(|e| Error::Kernel { op: Op::Checkpoint, errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::PERM) })?;
+        c.mem_fd = std::os::fd::AsRawFd::as_raw_fd(&mem) as u32;
         c.flags = match after {
             After::Resume => 0,
             After::LeaveStopped => uapi::CKPT_LEAVE_STOPPED,
