@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/cxlfork.h>
 
@@ -96,6 +98,73 @@ static inline int pool_info(int fd, struct cxlfork_pool_info *info)
 static inline int detach(int fd)
 {
 	return ioctl(fd, CXLFORK_IOC_POOL_DETACH) ? -errno : 0;
+}
+
+/*
+ * A wait status that must be a normal exit with `code` (WEXITSTATUS alone
+ * reads 0 for a child killed by SIGKILL, whose status is 9).
+ */
+#define ASSERT_EXITED(code, status) do {					\
+	ASSERT_TRUE(WIFEXITED(status))						\
+		TH_LOG("child did not exit: status %#x (signal %d)", (status),	\
+		       WIFSIGNALED(status) ? WTERMSIG(status) : 0);		\
+	ASSERT_EQ((code), WEXITSTATUS(status));					\
+} while (0)
+
+/* Unloads module name (delete_module(2), as rmmod does): 0 or -errno. */
+static inline int unload_module(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/* Whether module name is loaded (in any state). */
+static inline int module_loaded(const char *name)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* The kernel log from now on: a /dev/kmsg reader at the log's end. */
+static inline int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* The messages logged since kmsg_open (or the last call), one per line,
+ * into buf; returns buf ("" if none). */
+static inline char *kmsg_read(int fd, char *buf, size_t len)
+{
+	char rec[2048];
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (;;) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+		char *msg, *end;
+
+		if (n < 0 && errno == EPIPE)	/* records overwritten: go on */
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		end = strchr(msg, '\n');
+		if (end)
+			*end = 0;
+		at += snprintf(buf + at, at < len ? len - at : 0, "%s\n", msg);
+		if (at >= len)
+			break;
+	}
+	return buf;
 }
 
 #endif
