@@ -325,13 +325,23 @@ TEST_F(ckpt, by_pid_resume_leave_stopped_kill)
 	ASSERT_EQ(0, ckpt(self->fd, pid, CXLFORK_CKPT_LEAVE_STOPPED, &id));
 	ASSERT_EQ('T', proc_state(pid));
 	kill(pid, SIGCONT);
+	ASSERT_EQ('S', proc_state(pid));
+
+	/* Both flags at once make no sense: refused, and neither is done
+	 * (the process neither stopped nor killed), no image. (The same
+	 * request with either flag alone is valid: above and below.) */
+	{
+		__u32 n = image_total(self->fd);
+
+		ASSERT_EQ(-EINVAL, ckpt(self->fd, pid, CXLFORK_CKPT_LEAVE_STOPPED | CXLFORK_CKPT_KILL, NULL));
+		ASSERT_EQ('S', proc_state(pid));
+		ASSERT_EQ(n, image_total(self->fd));
+	}
 
 	ASSERT_EQ(0, ckpt(self->fd, pid, CXLFORK_CKPT_KILL, &id));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFSIGNALED(status));
 	ASSERT_EQ(SIGKILL, WTERMSIG(status));
-	/* Both flags at once make no sense. */
-	ASSERT_EQ(-EINVAL, ckpt(self->fd, getpid(), CXLFORK_CKPT_LEAVE_STOPPED | CXLFORK_CKPT_KILL, NULL));
 }
 
 static void *spin(void *arg)
@@ -344,9 +354,10 @@ static void *spin(void *arg)
 TEST_F(ckpt, bad_targets_leave_nothing)
 {
 	__u32 before = image_total(self->fd);
-	struct cxlfork_checkpoint c = { .size = sizeof(c) };
+	struct cxlfork_checkpoint base = { .size = sizeof(base) }, c;
+	struct cxlfork_delete d = { .size = sizeof(d) };
 	int status;
-	pid_t mt, pid;
+	pid_t mt, pid, target;
 
 	ASSERT_NE((__u32)-1, before);
 	/* Multi-threaded. */
@@ -364,12 +375,47 @@ TEST_F(ckpt, bad_targets_leave_nothing)
 	reap(mt);
 
 	ASSERT_EQ(-ESRCH, ckpt(self->fd, 999999, 0, NULL));
-	ASSERT_EQ(-EINVAL, ckpt(self->fd, -5, 0, NULL));
-	ASSERT_EQ(-EINVAL, ckpt(self->fd, 0, 1U << 9, NULL));
-	ASSERT_EQ(-EINVAL, ckpt(self->fd, 2, 0, NULL)) TH_LOG("kernel thread kthreadd");
 	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, NULL));
-	memset(c.name, 'x', sizeof(c.name));	/* no NUL */
+
+	/* A valid request (a waiting process, with its /proc/PID/mem), and
+	 * that request with one field changed: each is refused with EINVAL
+	 * for that field (the comment says what would happen without the
+	 * check), leaves the target running, and makes no image. */
+	target = fork();
+	ASSERT_LE(0, target);
+	if (target == 0) {
+		for (;;)
+			pause();
+	}
+	usleep(100 * 1000);
+	base.pid = target;
+	base.mem_fd = proc_mem_fd(target);
+	ASSERT_LE(0, base.mem_fd);
+	strcpy(base.name, "bad-target");
+	c = base;
+	c.pid = -5;		/* (ESRCH) */
 	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+	c = base;
+	c.pid = 2;		/* the kernel thread kthreadd, with its own mem */
+	c.mem_fd = proc_mem_fd(2);
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c)) TH_LOG("kernel thread kthreadd");
+	if (c.mem_fd >= 0)
+		close(c.mem_fd);
+	c = base;
+	c.flags = 1U << 9;	/* (an image) */
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+	c = base;
+	memset(c.name, 'x', sizeof(c.name));	/* no NUL (an image) */
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c));
+	ASSERT_EQ('S', proc_state(target));
+	ASSERT_EQ(before, image_total(self->fd));
+	c = base;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c)) TH_LOG("the base request");
+	ASSERT_EQ(before + 1, image_total(self->fd));
+	d.id = c.image_id;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+	close(base.mem_fd);
+	reap(target);
 
 	/* A foreign uid without privilege: nobody may not checkpoint root's process. */
 	pid = fork();
@@ -379,7 +425,7 @@ TEST_F(ckpt, bad_targets_leave_nothing)
 		_exit(ckpt(fd, getppid(), 0, NULL) == -EPERM ? 0 : 91);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EXITED(0, status);
 	ASSERT_EQ(before, image_total(self->fd));
 }
 
@@ -497,6 +543,9 @@ TEST_F(ckpt, list_stat_read_delete)
 	r.buf = (unsigned long)buf;
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_READ, &r));
 	ASSERT_EQ(0, memcmp(buf, "CXLFIMG", 8));
+	/* Up to the extent's end, not past it. */
+	r.offset = st.info.size - sizeof(buf);
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_READ, &r));
 	r.offset = st.info.size - 8;
 	ASSERT_EQ(-EINVAL, xioctl(self->fd, CXLFORK_IOC_READ, &r));
 	r.offset = 0;
@@ -515,7 +564,7 @@ TEST_F(ckpt, list_stat_read_delete)
 		_exit(xioctl(fd, CXLFORK_IOC_DELETE, &d) == -ENOENT ? 0 : 92);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EXITED(0, status);
 
 	d.id = w.image_id;
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
