@@ -442,7 +442,17 @@ fn proc_image(p: &ProcState, cwd: (u32, u32), exe: (u32, u32)) -> Result<KBox<Pr
     Ok(o)
 }
 
-/// Checkpoints per `req`; fills its outputs.
+/// What a checkpoint reports.
+struct Outputs {
+    id: u64,
+    size: u64,
+    pages: u64,
+    duration_ns: u64,
+}
+
+/// Checkpoints per `req`; fills its outputs. The caller itself is read
+/// in its ioctl; another process checkpoints itself, in its own context,
+/// while the caller waits (`Target::run`).
 pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     if req.flags & !uapi::CKPT_FLAGS != 0 || req.flags == uapi::CKPT_FLAGS {
         return Err(EINVAL);
@@ -451,11 +461,37 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
         return Err(EINVAL);
     }
     let t0 = kernel_util::monotonic_ns();
-    let mut target = Target::get(req.pid as i32, req.mem_fd as i32)?;
-    if target.is_self() && req.flags != 0 {
-        return Err(EINVAL);
-    }
-    target.stop()?;
+    let target = Target::get(req.pid as i32, req.mem_fd as i32)?;
+    let name = req.name;
+    let out = if target.is_self() {
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        checkpoint_of(pool, &target, &name, t0)?
+    } else {
+        let after = match req.flags {
+            uapi::CKPT_LEAVE_STOPPED => After::LeaveStopped,
+            uapi::CKPT_KILL => After::Kill,
+            _ => After::Resume,
+        };
+        let pin = FileRef::module_pin()?;
+        let mut out = None;
+        target.run(after, &pin, &mut |me| {
+            out = Some(checkpoint_of(pool, me, &name, t0)?);
+            Ok(())
+        })?;
+        out.ok_or(EINVAL)?
+    };
+    req.image_id = out.id;
+    req.image_size = out.size;
+    req.pages = out.pages;
+    req.duration_ns = out.duration_ns;
+    Ok(())
+}
+
+/// Checkpoints `target`, which is current (the caller, or another process
+/// in its checkpoint task_work).
+fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: u64) -> Result<Outputs> {
     let mut path = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
 
     let task = target.task()?;
@@ -509,7 +545,7 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     h.gid = gid;
     h.pid = pid;
     h.comm = comm;
-    h.name = req.name;
+    h.name = *name;
     h.kernel = target::kernel_release();
     h.n_vmas = c.vmas.len() as u32;
     h.n_files = files.len() as u32;
@@ -529,17 +565,8 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     let tasks = [task_image(&task, l.fpu_off, fpu_len, fpu_xfeatures)];
     let proc = proc_image(&proc_state, cwd, exe)?;
     write_meta(pool, ip.r()?, &l, &mut h, &c, &files, &proc, &tasks, &fpu[..fpu_len as usize], &index, t0)?;
-    let (id, image_size) = ip.publish(h.created_ns)?;
-    target.set_after(match req.flags {
-        uapi::CKPT_LEAVE_STOPPED => After::LeaveStopped,
-        uapi::CKPT_KILL => After::Kill,
-        _ => After::Resume,
-    });
-    req.image_id = id;
-    req.image_size = image_size;
-    req.pages = n_data;
-    req.duration_ns = h.duration_ns;
-    Ok(())
+    let (id, size) = ip.publish(h.created_ns)?;
+    Ok(Outputs { id, size, pages: n_data, duration_ns: h.duration_ns })
 }
 
 #[allow(clippy::too_many_arguments)]

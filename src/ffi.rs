@@ -109,8 +109,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_target_get(pid: i32, mem_fd: i32, purpose: i32, out: *mut *mut CxlforkTarget) -> i32;
     pub(crate) fn cxlfork_target_put(t: *mut CxlforkTarget);
     pub(crate) fn cxlfork_target_is_self(t: *const CxlforkTarget) -> bool;
-    pub(crate) fn cxlfork_target_stop(t: *mut CxlforkTarget) -> i32;
-    pub(crate) fn cxlfork_target_finish(t: *mut CxlforkTarget, how: i32);
+    pub(crate) fn cxlfork_target_run(t: *mut CxlforkTarget, arg: *mut c_void, after: i32, pin: *mut KFile) -> i32;
     pub(crate) fn cxlfork_target_task(t: *mut CxlforkTarget, out: *mut TaskState) -> i32;
     pub(crate) fn cxlfork_target_fpu(t: *mut CxlforkTarget, buf: *mut c_void, buflen: u32, len: *mut u32, xfeatures: *mut u64) -> i32;
     pub(crate) fn cxlfork_target_proc(t: *mut CxlforkTarget, out: *mut ProcState) -> i32;

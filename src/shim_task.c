@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cxlfork C shim, task side: finding, permission-checking, stopping and
- * reading a checkpoint target (registers, FPU, signals, mm fields, VMAs,
- * page tables, open files). Only plain functions over plain buffers cross to
+ * cxlfork C shim, task side: finding and permission-checking a checkpoint
+ * target, and reading it (registers, FPU, signals, mm fields, VMAs, page
+ * tables, open files). Only plain functions over plain buffers cross to
  * Rust; each documents its locking. Declared for Rust in ffi.rs.
+ *
+ * Another process is never read from outside: it is made to checkpoint
+ * itself (cxlfork_target_run), in a task_work it runs at its next return
+ * towards user space, in its own context. There its registers, signal
+ * handlers, files and mm are its own and stay still (it runs kernel code,
+ * no SIGCONT can let it go on), and it cannot be reaped while it reads
+ * them. The caller waits for it.
  */
 #include <linux/cred.h>
+#include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/fdtable.h>
 #include <linux/fs_struct.h>
@@ -29,7 +37,9 @@
 #include <linux/shmem_fs.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
+#include <linux/refcount.h>
 #include <linux/string.h>
+#include <linux/task_work.h>
 #include <linux/utsname.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
@@ -49,8 +59,8 @@
 struct cxlfork_target {
 	struct task_struct *task;
 	struct mm_struct *mm;
-	bool self;
-	bool stopped_by_us;
+	bool self;		/* task == current */
+	bool in_work;		/* current, in its checkpoint task_work */
 };
 
 /* task_exec_state_get_dumpable() is not exported; this is its body. */
@@ -168,44 +178,110 @@ bool cxlfork_target_is_self(const struct cxlfork_target *t)
 }
 
 /*
- * Stop the target (SIGSTOP) and wait until it is off the CPU, so that its
- * pt_regs and FPU buffer in memory are its user state. No-op for self.
+ * Checkpointing another process: a job it runs in its own context.
+ * Invariants: ref counts the caller and the queued work; pin keeps this
+ * module loaded until the work has run (its last fput is deferred).
  */
-int cxlfork_target_stop(struct cxlfork_target *t)
-{
-	struct task_struct *task = t->task;
-	int i;
+struct cxlfork_job {
+	struct callback_head cb;
+	struct completion done;
+	refcount_t ref;
+	struct file *pin;
+	void *arg;		/* the Rust side's job (cxlfork_rust_ckpt_job) */
+	int after;		/* 0 resume, 1 leave stopped, 2 kill */
+	bool was_stopped;	/* stopped before: stopped again after */
+	int result;
+};
 
-	if (t->self)
-		return 0;
-	if (!task_is_stopped(task)) {
-		send_sig(SIGSTOP, task, 1);
-		t->stopped_by_us = true;
-	}
-	for (i = 0; ; i++) {
-		if (task->exit_state || (READ_ONCE(task->flags) & PF_EXITING))
-			return -ESRCH;
-		if (task_is_stopped(task) && !READ_ONCE(task->on_cpu) &&
-		    (READ_ONCE(task->__state) & __TASK_STOPPED))
-			return 0;
-		if (fatal_signal_pending(current) || signal_pending(current))
-			return -EINTR;
-		if (i < 100)
-			usleep_range(100, 200);
-		else
-			msleep(5);
+/* Implemented in Rust (checkpoint.rs): checkpoint current, in its work. */
+int cxlfork_rust_ckpt_job(void *arg, struct cxlfork_target *self);
+
+static void job_put(struct cxlfork_job *job)
+{
+	if (refcount_dec_and_test(&job->ref)) {
+		fput(job->pin);
+		kfree(job);
 	}
 }
 
-/* After the checkpoint: 0 resume (if we stopped it), 1 leave stopped, 2 kill. */
-void cxlfork_target_finish(struct cxlfork_target *t, int how)
+static void job_fn(struct callback_head *cb)
 {
+	struct cxlfork_job *job = container_of(cb, struct cxlfork_job, cb);
+	struct cxlfork_target self = { .task = current, .self = true, .in_work = true };
+
+	/* Run from exit_task_work() the mm is gone: the process exited. */
+	if ((current->flags & PF_EXITING) || !current->mm || fatal_signal_pending(current)) {
+		job->result = -ESRCH;
+	} else {
+		self.mm = current->mm;
+		job->result = cxlfork_rust_ckpt_job(job->arg, &self);
+	}
+	if (job->after == 2 && !job->result)
+		send_sig(SIGKILL, current, 1);
+	else if (job->after == 1 || job->was_stopped)
+		send_sig(SIGSTOP, current, 1);	/* taken on its way out of here */
+	complete(&job->done);
+	job_put(job);
+}
+
+/*
+ * Make the target checkpoint itself (cxlfork_rust_ckpt_job(arg) in its own
+ * context) and wait for it; then resume it, leave it stopped or kill it
+ * (after: 0, 1, 2). A target stopped by SIGSTOP is continued to run the
+ * job and stopped again after (its parent sees it continue and stop); a
+ * traced one is refused (EBUSY). Returns the job's result, -ESRCH if the
+ * target exits first, -EINTR if the caller is killed (or -ETIMEDOUT after
+ * a minute) before the target took the job.
+ */
+int cxlfork_target_run(struct cxlfork_target *t, void *arg, int after, struct file *pin)
+{
+	struct task_struct *task = t->task;
+	struct cxlfork_job *job;
+	long left;
+	int err, i;
+
 	if (t->self)
-		return;
-	if (how == 2)
-		send_sig(SIGKILL, t->task, 1);
-	else if (how == 0 && t->stopped_by_us)
-		send_sig(SIGCONT, t->task, 1);
+		return -EINVAL;
+	if (task_is_traced(task))
+		return -EBUSY;
+	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	if (!job)
+		return -ENOMEM;
+	init_completion(&job->done);
+	refcount_set(&job->ref, 2);
+	job->pin = get_file(pin);
+	job->arg = arg;
+	job->after = after;
+	job->was_stopped = task_is_stopped(task);
+	init_task_work(&job->cb, job_fn);
+	err = task_work_add(task, &job->cb, TWA_SIGNAL);
+	if (err) {
+		fput(job->pin);
+		kfree(job);
+		return -ESRCH;
+	}
+	if (job->was_stopped)
+		send_sig(SIGCONT, task, 1);
+	left = wait_for_completion_killable_timeout(&job->done, 60 * HZ);
+	if (left <= 0) {
+		if (task_work_cancel(task, &job->cb)) {
+			/* Not started: it never will. */
+			if (job->was_stopped)
+				send_sig(SIGSTOP, task, 1);
+			job_put(job);	/* the work's reference */
+			job_put(job);
+			return left ? -EINTR : -ETIMEDOUT;
+		}
+		/* Running: it finishes in bounded time (and holds arg). */
+		wait_for_completion(&job->done);
+	}
+	err = job->result;
+	/* Return once a stopped target is stopped again, as callers expect. */
+	for (i = 0; i < 200 && !err && (after == 1 || job->was_stopped) && !task_is_stopped(task) &&
+		    !(READ_ONCE(task->flags) & PF_EXITING); i++)
+		msleep(5);
+	job_put(job);
+	return err;
 }
 
 /* The restartable-syscall state of a task stopped in a system call, in the
@@ -256,7 +332,7 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 	BUILD_BUG_ON(sizeof(struct cxlfork_proc_state) != 296 * 8);	/* ffi::ProcState */
 	memset(out, 0, sizeof(*out));
 	memcpy(out->regs, regs, sizeof(*regs));
-	if (t->self) {
+	if (t->self && !t->in_work) {
 		out->origin = CXLFORK_REGS_SELF;
 		rdmsrq(MSR_FS_BASE, fsbase);
 		/* In the kernel (after swapgs) the user's GS base is the inactive one. */
@@ -265,11 +341,12 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 		out->pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
 #endif
 	} else {
-		fsbase = task->thread.fsbase;
-		gsbase = task->thread.gsbase;
+		/* In its task_work: the registers it entered the kernel with. */
+		rdmsrq(MSR_FS_BASE, fsbase);
+		rdmsrq(MSR_KERNEL_GS_BASE, gsbase);
 		out->origin = restart_form((struct pt_regs *)out->regs);
 #ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
-		out->pkru = task->thread.pkru;
+		out->pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
 #endif
 	}
 	out->fs_base = fsbase;
@@ -279,7 +356,7 @@ int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out
 	 * call's temporary mask; the task's own is saved until the call ends.
 	 * The clone re-issues the call, which sets the temporary mask again. */
 	spin_lock_irq(&task->sighand->siglock);
-	out->blocked = (!t->self && test_tsk_restore_sigmask(task)) ? task->saved_sigmask.sig[0] : task->blocked.sig[0];
+	out->blocked = (t->in_work && test_tsk_restore_sigmask(task)) ? task->saved_sigmask.sig[0] : task->blocked.sig[0];
 	spin_unlock_irq(&task->sighand->siglock);
 	out->ss_sp = task->sas_ss_sp;
 	out->ss_size = task->sas_ss_size;

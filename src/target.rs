@@ -1,7 +1,8 @@
-//! A checkpoint target: a pinned process, stopped while it is read.
+//! A checkpoint target: a pinned process, read in its own context.
 //!
 //! Thin safe wrapper over `shim_task.c`; all kernel data-structure access
-//! happens there, under the locks its comments name.
+//! happens there, under the locks its comments name. Another process is
+//! read by making it run the checkpoint itself ([`Target::run`]).
 
 use crate::abi::image::{FileImage, MmImage, AUXV_WORDS};
 use crate::ffi::{self, CxlforkTarget, ProcState, TaskState};
@@ -13,7 +14,7 @@ use kernel::prelude::*;
 /// What to do with a target once the checkpoint is over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum After {
-    /// Resume it (if this checkpoint stopped it).
+    /// Let it go on (a target that was stopped stays stopped).
     Resume = 0,
     /// Leave it stopped.
     LeaveStopped = 1,
@@ -33,10 +34,12 @@ fn check(ret: i32) -> Result {
 ///
 /// # Invariants
 ///
-/// `ptr` came from a successful `cxlfork_target_get` and is released only by `drop`.
+/// `ptr` is valid while `self` lives: it came from a successful
+/// `cxlfork_target_get` (`owned`: released only by `drop`), or it is the
+/// shim's view of current inside its checkpoint task_work (not owned).
 pub(crate) struct Target {
     ptr: NonNull<CxlforkTarget>,
-    after: After,
+    owned: bool,
 }
 
 impl Target {
@@ -59,7 +62,18 @@ impl Target {
         check(unsafe { ffi::cxlfork_target_get(pid, mem_fd, purpose, &mut p) })?;
         let ptr = NonNull::new(p).ok_or(EINVAL)?;
         // INVARIANT: `ptr` came from a successful `cxlfork_target_get`.
-        Ok(Self { ptr, after: After::Resume })
+        Ok(Self { ptr, owned: true })
+    }
+
+    /// Makes the target (another process) run `f` on itself, in its own
+    /// context, and waits for it; then resumes it, leaves it stopped or
+    /// kills it.
+    pub(crate) fn run(&self, after: After, pin: &crate::file_ref::FileRef, f: &mut dyn FnMut(&Target) -> Result) -> Result {
+        let mut job: &mut dyn FnMut(&Target) -> Result = f;
+        let arg = core::ptr::from_mut(&mut job).cast::<c_void>();
+        // SAFETY: `raw()` is valid (invariant); `arg` outlives the job: the
+        // shim returns only once the job ran, or was cancelled unstarted.
+        check(unsafe { ffi::cxlfork_target_run(self.raw(), arg, after as i32, pin.as_ptr()) })
     }
 
     fn raw(&self) -> *mut CxlforkTarget {
@@ -70,17 +84,6 @@ impl Target {
     pub(crate) fn is_self(&self) -> bool {
         // SAFETY: `raw()` is valid (invariant).
         unsafe { ffi::cxlfork_target_is_self(self.raw()) }
-    }
-
-    /// Stops the target and waits until it is off the CPU (no-op for self).
-    pub(crate) fn stop(&mut self) -> Result {
-        // SAFETY: `raw()` is valid (invariant).
-        check(unsafe { ffi::cxlfork_target_stop(self.raw()) })
-    }
-
-    /// What `drop` does with the target (default: resume).
-    pub(crate) fn set_after(&mut self, after: After) {
-        self.after = after;
     }
 
     /// The thread's state: registers (in the restarted form if stopped in
@@ -185,11 +188,29 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // SAFETY: `raw()` is valid (invariant) and released once, here.
-        unsafe {
-            ffi::cxlfork_target_finish(self.raw(), self.after as i32);
-            ffi::cxlfork_target_put(self.raw());
+        if self.owned {
+            // SAFETY: `raw()` is valid (invariant) and released once, here.
+            unsafe { ffi::cxlfork_target_put(self.raw()) };
         }
+    }
+}
+
+/// Runs a [`Target::run`] job in the target's task_work (`shim_task.c`).
+///
+/// # Safety
+///
+/// `arg` is the job `Target::run` passed (alive until this returns);
+/// `me` is the shim's view of current, valid for this call.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn cxlfork_rust_ckpt_job(arg: *mut c_void, me: *mut CxlforkTarget) -> i32 {
+    // SAFETY: per the contract, `arg` points at the caller's `&mut dyn FnMut`.
+    let job = unsafe { &mut *arg.cast::<&mut dyn FnMut(&Target) -> Result>() };
+    let Some(ptr) = NonNull::new(me) else { return EINVAL.to_errno() };
+    // INVARIANT: `me` is valid for this call; not ours to release.
+    let t = Target { ptr, owned: false };
+    match job(&t) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 
