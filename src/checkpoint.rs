@@ -504,7 +504,7 @@ fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: 
 
     let mm = target.mm_read_lock()?;
     let mut c = collect(&mm, &mut path)?;
-    let files = collect_files(&target, &mut c, &mut path)?;
+    let files = collect_files(target, &mut c, &mut path)?;
     // Every shared object's data pages (SEEK_DATA ranges) are stored.
     let mut n_obj_pages = 0u64;
     for o in c.objs.iter_mut() {

@@ -38,6 +38,7 @@
 #include <linux/signal.h>
 #include <linux/slab.h>
 #include <linux/refcount.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
 #include <linux/utsname.h>
@@ -180,12 +181,20 @@ bool cxlfork_target_is_self(const struct cxlfork_target *t)
 /*
  * Checkpointing another process: a job it runs in its own context.
  * Invariants: ref counts the caller and the queued work; pin keeps this
- * module loaded until the work has run (its last fput is deferred).
+ * module loaded until the work has run (its last fput is deferred); arg
+ * (the caller's) is used only in state RUNNING, which the caller waits
+ * out. A queued task_work cannot be cancelled by a module: a caller that
+ * gives up marks the job ABANDONED, and the work (which always runs, at
+ * the target's next return to user space or at its exit) then skips it.
  */
+enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
+
 struct cxlfork_job {
 	struct callback_head cb;
 	struct completion done;
 	refcount_t ref;
+	spinlock_t lock;	/* state */
+	int state;
 	struct file *pin;
 	void *arg;		/* the Rust side's job (cxlfork_rust_ckpt_job) */
 	int after;		/* 0 resume, 1 leave stopped, 2 kill */
@@ -208,9 +217,17 @@ static void job_fn(struct callback_head *cb)
 {
 	struct cxlfork_job *job = container_of(cb, struct cxlfork_job, cb);
 	struct cxlfork_target self = { .task = current, .self = true, .in_work = true };
+	bool abandoned;
 
-	/* Run from exit_task_work() the mm is gone: the process exited. */
-	if ((current->flags & PF_EXITING) || !current->mm || fatal_signal_pending(current)) {
+	spin_lock(&job->lock);
+	abandoned = job->state == JOB_ABANDONED;
+	if (!abandoned)
+		job->state = JOB_RUNNING;
+	spin_unlock(&job->lock);
+	if (abandoned) {
+		job->result = -EINTR;
+	} else if ((current->flags & PF_EXITING) || !current->mm || fatal_signal_pending(current)) {
+		/* Run from exit_task_work(), the mm is gone: it exited. */
 		job->result = -ESRCH;
 	} else {
 		self.mm = current->mm;
@@ -218,8 +235,12 @@ static void job_fn(struct callback_head *cb)
 	}
 	if (job->after == 2 && !job->result)
 		send_sig(SIGKILL, current, 1);
-	else if (job->after == 1 || job->was_stopped)
+	else if ((job->after == 1 && !abandoned) || job->was_stopped)
 		send_sig(SIGSTOP, current, 1);	/* taken on its way out of here */
+	spin_lock(&job->lock);
+	if (!abandoned)
+		job->state = JOB_DONE;
+	spin_unlock(&job->lock);
 	complete(&job->done);
 	job_put(job);
 }
@@ -249,6 +270,8 @@ int cxlfork_target_run(struct cxlfork_target *t, void *arg, int after, struct fi
 		return -ENOMEM;
 	init_completion(&job->done);
 	refcount_set(&job->ref, 2);
+	spin_lock_init(&job->lock);
+	job->state = JOB_QUEUED;
 	job->pin = get_file(pin);
 	job->arg = arg;
 	job->after = after;
@@ -264,15 +287,19 @@ int cxlfork_target_run(struct cxlfork_target *t, void *arg, int after, struct fi
 		send_sig(SIGCONT, task, 1);
 	left = wait_for_completion_killable_timeout(&job->done, 60 * HZ);
 	if (left <= 0) {
-		if (task_work_cancel(task, &job->cb)) {
-			/* Not started: it never will. */
-			if (job->was_stopped)
-				send_sig(SIGSTOP, task, 1);
-			job_put(job);	/* the work's reference */
+		bool abandon;
+
+		spin_lock(&job->lock);
+		abandon = job->state == JOB_QUEUED;
+		if (abandon)
+			job->state = JOB_ABANDONED;
+		spin_unlock(&job->lock);
+		if (abandon) {
+			/* Not started: it will skip the job (and drop its ref). */
 			job_put(job);
 			return left ? -EINTR : -ETIMEDOUT;
 		}
-		/* Running: it finishes in bounded time (and holds arg). */
+		/* Running: it finishes in bounded time (and uses arg). */
 		wait_for_completion(&job->done);
 	}
 	err = job->result;
