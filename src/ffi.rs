@@ -179,6 +179,7 @@ unsafe extern "C" {
     ) -> i32;
     pub(crate) fn cxlfork_vma_insert_pfn(vma: *mut VmArea, addr: u64, pfn: u64) -> u32;
     pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;
+    pub(crate) fn cxlfork_pkeys_usable() -> bool;
     pub(crate) fn cxlfork_current_single_threaded() -> bool;
     pub(crate) fn cxlfork_current_shares_state() -> bool;
     pub(crate) fn cxlfork_check_special(start: u64, end: u64, name: *const u8) -> i32;

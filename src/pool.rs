@@ -116,6 +116,7 @@ impl Pool {
             let hosts = if req.max_hosts == 0 { uapi::DEFAULT_HOSTS } else { req.max_hosts };
             let layout = Layout::new(size, hosts).ok_or(EINVAL)?;
             if req.host_id >= layout.max_hosts {
+                pr_info!("attach: host id {} is beyond the pool's {} host slots\n", req.host_id, layout.max_hosts);
                 return Err(EINVAL);
             }
             let uuid = kernel_util::random_uuid();
@@ -128,6 +129,7 @@ impl Pool {
                 EBADMSG
             })?;
             if req.host_id >= layout.max_hosts {
+                pr_info!("attach: host id {} is beyond the pool's {} host slots\n", req.host_id, layout.max_hosts);
                 return Err(EINVAL);
             }
             (layout, sb.uuid)

@@ -144,6 +144,22 @@ fn check_specials(m: &Meta<'_>) -> Result {
     Ok(())
 }
 
+/// An image whose process allocated protection keys, or tagged a mapping
+/// with one, needs them here: without them its PKRU and key-tagged
+/// mappings could not be what they were (a fork child keeps both).
+fn check_pkeys(m: &Meta<'_>, p: &ProcImage) -> Result {
+    let mut used = p.pkey_map != 1 || p.exec_only_pkey != u32::MAX;
+    for i in 0..m.header.n_vmas {
+        used |= m.vma(i).map_err(|_| EBADMSG)?.vm_flags & vm::PKEY_MASK != 0;
+    }
+    // SAFETY: reads a CPU feature.
+    if used && !unsafe { ffi::cxlfork_pkeys_usable() } {
+        pr_info!("restore: image {:#x} uses protection keys, which this host lacks\n", m.header.id);
+        return Err(EOPNOTSUPP);
+    }
+    Ok(())
+}
+
 /// The shim's view of an image thread; `ax` replaces rax (the clone
 /// number, for a self-checkpoint).
 fn task_state(t: &TaskImage, ax: u64) -> TaskState {
@@ -181,6 +197,7 @@ fn task_state(t: &TaskImage, ax: u64) -> TaskState {
 fn proc_state(m: &Meta<'_>) -> Result<KBox<ProcState>> {
     let mut p = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
     m.read_proc(&mut p).map_err(|_| EBADMSG)?;
+    check_pkeys(m, &p)?;
     let mut s = ProcState::boxed()?;
     for (w, a) in s.actions.iter_mut().zip(p.actions.iter()) {
         *w = [a.handler, a.flags, a.restorer, a.mask];

@@ -166,6 +166,7 @@ void *cxlfork_clone_ctx_of(struct mm_struct *mm);
 void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src);
+bool cxlfork_pkeys_usable(void);
 bool cxlfork_current_single_threaded(void);
 bool cxlfork_current_shares_state(void);
 int cxlfork_check_special(u64 start, u64 end, const char *name);

@@ -56,6 +56,7 @@
 #include <asm/fpu/types.h>
 #include <asm/fpu/xstate.h>
 #include <asm/msr.h>
+#include <linux/pkeys.h>
 #include <asm/pkru.h>
 #include <asm/processor.h>
 #include <asm/ptrace.h>
@@ -385,6 +386,12 @@ vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const v
 	ret = insert_page(vma, addr, page);
 	put_page(page);
 	return ret;
+}
+
+/* Whether this kernel and CPU give user space protection keys. */
+bool cxlfork_pkeys_usable(void)
+{
+	return IS_ENABLED(CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS) && arch_pkeys_enabled();
 }
 
 bool cxlfork_current_single_threaded(void)

@@ -115,7 +115,8 @@ impl DirEntry {
             && self.offset.is_multiple_of(PAGE_SIZE)
             && self.length > 0
             && self.length.is_multiple_of(PAGE_SIZE)
-            && self.offset.checked_add(self.length).is_some_and(|e| e <= end);
+            && self.offset.checked_add(self.length).is_some_and(|e| e <= end)
+            && self.reserved == [0; 12];
         if ok {
             Ok(Some(*self))
         } else {

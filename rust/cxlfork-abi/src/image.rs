@@ -109,6 +109,8 @@ pub const MAX_FILES: u32 = 65536;
 pub const MAX_STRINGS: u32 = 16 << 20;
 /// Most bytes of FPU state (all tasks).
 pub const MAX_FPU: u32 = 64 << 20;
+/// Descriptors are below this (the kernel's nr_open ceiling).
+pub const MAX_FD: u32 = 1 << 20;
 /// Most shared objects an image records.
 pub const MAX_OBJS: u32 = 65536;
 /// Most tasks (threads) an image records.
@@ -1020,12 +1022,21 @@ impl<'a> Meta<'a> {
         }
         let m = Self { header, bytes: meta };
         m.validate_vmas()?;
+        let mut prev_fd: Option<u32> = None;
         for i in 0..header.n_files {
             let f = m.file(i)?;
             m.file_path(&f)?;
-            if f.obj > header.n_objs {
+            // Descriptors strictly increasing, below the kernel's nr_open
+            // ceiling; a known kind; close-on-exec a boolean.
+            let ok = f.obj <= header.n_objs
+                && prev_fd.is_none_or(|p| f.fd > p)
+                && f.fd < MAX_FD
+                && (1..=file_kind::OTHER).contains(&f.kind)
+                && f.cloexec <= 1;
+            if !ok {
                 return Err(ImageError::Layout);
             }
+            prev_fd = Some(f.fd);
         }
         m.validate_objs()?;
         m.validate_state()?;
@@ -1098,12 +1109,25 @@ impl<'a> Meta<'a> {
         let mm_flags = field(core::mem::offset_of!(ProcImage, mm_flags))?;
         let proc_flags = word(core::mem::offset_of!(ProcImage, proc_flags))?;
         let dumpable = word(core::mem::offset_of!(ProcImage, dumpable))?;
+        let umask = word(core::mem::offset_of!(ProcImage, umask))?;
+        let pkey_map = word(core::mem::offset_of!(ProcImage, pkey_map))?;
+        let exec_only = word(core::mem::offset_of!(ProcImage, exec_only_pkey))?;
         let mut reserved = 0;
         for i in 0..4 {
             reserved |= field(core::mem::offset_of!(ProcImage, reserved) + 8 * i)?;
         }
-        if mm_flags & !mmf::ALL != 0 || proc_flags & !procf::ALL != 0 || dumpable > 2 || reserved != 0 {
+        // Protection keys: 16 (key 0 always allocated); the execute-only
+        // key one of them, or none.
+        let pkeys_ok = pkey_map & 1 != 0 && pkey_map < 1 << 16 && (exec_only == u32::MAX || exec_only < 16);
+        if mm_flags & !mmf::ALL != 0 || proc_flags & !procf::ALL != 0 || dumpable > 2 || reserved != 0 || umask > 0o777 || !pkeys_ok {
             return Err(ImageError::State);
+        }
+        // Each resource limit as setrlimit() would take it: soft <= hard.
+        for r in 0..NRLIMITS {
+            let off = core::mem::offset_of!(ProcImage, rlimits) + 16 * r;
+            if field(off)? > field(off + 8)? {
+                return Err(ImageError::State);
+            }
         }
         for (off, len) in [(core::mem::offset_of!(ProcImage, cwd_off), core::mem::offset_of!(ProcImage, cwd_len)), (core::mem::offset_of!(ProcImage, exe_off), core::mem::offset_of!(ProcImage, exe_len))] {
             self.string(word(off)?, word(len)?)?;
@@ -1121,6 +1145,7 @@ impl<'a> Meta<'a> {
                 && t.fpu_len <= MAX_TASK_FPU
                 && t.rseq_flags == 0
                 && t.flags == 0
+                && (REGS_SELF..=REGS_INTERRUPTED).contains(&t.regs.origin)
                 && (t.nice as i32) >= -20
                 && (t.nice as i32) <= 19
                 && matches!(t.policy, 0 | 1 | 2 | 3 | 5)
@@ -1251,6 +1276,9 @@ impl<'a> Meta<'a> {
     /// entry that maps a frame maps one of the image's own data pages.
     /// Writes the entries to `out` (512 words; not on the kernel stack).
     pub fn validate_leaf(&self, k: u32, bytes: &[u8], out: &mut [u64]) -> Result<(), ImageError> {
+        if k >= self.header.n_leaves {
+            return Err(ImageError::Layout);
+        }
         let li = self.leaf(k)?;
         if bytes.len() != PAGE_SIZE as usize || out.len() != PT_ENTRIES {
             return Err(ImageError::Layout);

@@ -422,6 +422,43 @@ fn file_path_in_strings() {
 }
 
 #[test]
+fn file_fds_increasing() {
+    let mut img = valid();
+    img.edit_file(1, |f| f.fd = 3);
+    img.reseal();
+    assert_eq!(img.meta(), Err(Layout));
+}
+
+#[test]
+fn file_fd_below_nr_open() {
+    let mut img = valid();
+    img.edit_file(1, |f| f.fd = MAX_FD - 1);
+    img.reseal();
+    assert_eq!(img.meta(), Ok(()));
+    img.edit_file(1, |f| f.fd = MAX_FD);
+    img.reseal();
+    assert_eq!(img.meta(), Err(Layout));
+}
+
+#[test]
+fn file_kind_known() {
+    for kind in [0, file_kind::OTHER + 1] {
+        let mut img = valid();
+        img.edit_file(0, |f| f.kind = kind);
+        img.reseal();
+        assert_eq!(img.meta(), Err(Layout), "kind {kind}");
+    }
+}
+
+#[test]
+fn file_cloexec_boolean() {
+    let mut img = valid();
+    img.edit_file(0, |f| f.cloexec = 2);
+    img.reseal();
+    assert_eq!(img.meta(), Err(Layout));
+}
+
+#[test]
 fn file_object_exists() {
     let mut img = valid();
     img.edit_file(1, |f| f.obj = 3);
@@ -543,6 +580,34 @@ fn proc_reserved_zero() {
 }
 
 #[test]
+fn proc_umask_bits() {
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, umask), |v| *v = 0o1000), Err(State));
+}
+
+#[test]
+fn proc_pkey_zero_allocated() {
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, pkey_map), |v| *v = 2), Err(State));
+}
+
+#[test]
+fn proc_pkey_map_16_keys() {
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, pkey_map), |v| *v = 0xffff), Ok(()));
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, pkey_map), |v| *v = 0x1_0001), Err(State));
+}
+
+#[test]
+fn proc_exec_only_pkey() {
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, exec_only_pkey), |v| *v = 15), Ok(()));
+    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, exec_only_pkey), |v| *v = 16), Err(State));
+}
+
+#[test]
+fn proc_rlimit_soft_within_hard() {
+    let off = offset_of!(ProcImage, rlimits) + 16 * 7;
+    assert_eq!(proc_broken::<u64>(off, |v| *v = u64::MAX), Err(State));
+}
+
+#[test]
 fn proc_cwd_in_strings() {
     let len = valid().h().strings_len;
     assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, cwd_off), |v| *v = len - 2), Err(String));
@@ -656,6 +721,12 @@ fn task_rt_priority_max() {
 #[test]
 fn task_pad_zero() {
     assert_eq!(task_broken(0, |t| t.pad = 1), Err(State));
+}
+
+#[test]
+fn task_regs_origin_known() {
+    assert_eq!(task_broken(0, |t| t.regs.origin = 0), Err(State));
+    assert_eq!(task_broken(1, |t| t.regs.origin = REGS_INTERRUPTED + 1), Err(State));
 }
 
 #[test]
@@ -859,6 +930,15 @@ fn leaf_output_512_entries() {
     let m = Meta::validate(&h, img.meta_bytes()).unwrap();
     let mut out = vec![0u64; PT_ENTRIES - 1];
     assert_eq!(m.validate_leaf(0, img.leaf_bytes(0), &mut out), Err(Layout));
+}
+
+#[test]
+fn leaf_index_in_range() {
+    let img = valid();
+    let h = img.h();
+    let m = Meta::validate(&h, img.meta_bytes()).unwrap();
+    let mut out = vec![0u64; PT_ENTRIES];
+    assert_eq!(m.validate_leaf(h.n_leaves, img.leaf_bytes(0), &mut out), Err(Layout));
 }
 
 #[test]

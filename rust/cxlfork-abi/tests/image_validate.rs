@@ -61,10 +61,14 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, obj: 0 };
     put(&mut meta, l.files_off, &f).unwrap();
     meta[(l.strings_off - META_OFF) as usize..][..strings.len()].copy_from_slice(&strings);
-    put(&mut meta, l.proc_off, &ProcImage::zeroed()).unwrap();
+    let mut proc_ = ProcImage::zeroed();
+    proc_.pkey_map = 1;
+    proc_.exec_only_pkey = u32::MAX;
+    put(&mut meta, l.proc_off, &proc_).unwrap();
     let mut task = TaskImage::zeroed();
     task.fpu_off = l.fpu_off;
     task.fpu_len = 512;
+    task.regs.origin = REGS_SELF;
     put(&mut meta, l.tasks_off, &task).unwrap();
     let first_frame = (BASE + l.data_off) / PAGE_SIZE;
     let mut d = 0u64;

@@ -298,3 +298,8 @@ fn dir_extent_inside_the_partition() {
     assert!(entry_broken(|e| e.length = end - e.offset).is_ok());
     assert_eq!(entry_broken(|e| e.length = end - e.offset + PAGE_SIZE), Err(DirError::BadEntry));
 }
+
+#[test]
+fn dir_reserved_zero() {
+    assert_eq!(entry_broken(|e| e.reserved[11] = 1), Err(DirError::BadEntry));
+}

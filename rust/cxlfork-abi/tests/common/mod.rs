@@ -108,11 +108,13 @@ pub fn spec() -> Spec {
     (proc_.exe_off, proc_.exe_len) = s(b"/cxlfork/tests/t");
 
     let mut t0 = TaskImage::zeroed();
+    t0.regs.origin = REGS_SELF;
     t0.tid = 100;
     t0.policy = 3; // SCHED_BATCH
     t0.nice = 19;
     t0.rseq_version = 2;
     let mut t1 = TaskImage::zeroed();
+    t1.regs.origin = REGS_STOPPED;
     t1.tid = 101;
     t1.policy = 1; // SCHED_FIFO
     t1.rt_priority = 99;
