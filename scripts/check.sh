@@ -91,7 +91,8 @@ guest_suites() {
 	suite restore_test 1 -- /cxlfork/tests/restore_test
 	suite refusal_test 1 -- /cxlfork/tests/refusal_test
 	suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
-	suite race_test 1 -- /cxlfork/tests/race_test
+	suite race_test 1 -- /cxlfork/tests/race_test -T restore_against_delete_across_hosts
+	suite race_2host 2 -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
 	# THP off, and a subset with the clones on a second host.

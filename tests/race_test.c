@@ -5,7 +5,9 @@
  *   - restore against delete of the same image, the delete followed at
  *     once by a new checkpoint that reuses the extent: a clone must only
  *     ever see its own image's bytes (a lease blocks the delete), or its
- *     restore must fail with ENOENT;
+ *     restore must fail with ENOENT; and the same across two hosts
+ *     (restore_against_delete_across_hosts, run by itself in two guests:
+ *     race_test -t restore_against_delete_across_hosts);
  *   - two checkpoints at once;
  *   - detach and module unload while clones live and no descriptor of
  *     /dev/cxlfork is open: refused until the clones are gone.
@@ -47,7 +49,9 @@ static char *id_str(__u64 id, char *buf)
 /* A process with WORK_PAGES pages of pattern pat, waiting to be
  * checkpointed by pid (or, self, checkpointing itself and reporting the
  * image id through fd). A clone of it checks its pages for ms
- * milliseconds: exit 0 if they always held pat, 1 if not. */
+ * milliseconds: exits CLONE_OK(pat) if they always held pat, 1 if not (a
+ * clone of another image exits with that image's code). */
+#define CLONE_OK(pat) (100 + (pat) % 100)
 static pid_t worker(unsigned char pat, int self, int fd_out, int ms)
 {
 	pid_t pid = fork();
@@ -66,7 +70,11 @@ static pid_t worker(unsigned char pat, int self, int fd_out, int ms)
 				pause();
 		}
 		fd = open(CXLFORK_DEV, O_RDWR);
-		snprintf(c.name, sizeof(c.name), "race-%u", pat);
+		/* Pattern 0 is the two-host test's acknowledgement. */
+		if (pat)
+			snprintf(c.name, sizeof(c.name), "race-%u", pat);
+		else
+			strcpy(c.name, "race-ack");
 		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
 		if (r > 0) {	/* a clone: its image's bytes, and only those */
 			struct timespec t0, t;
@@ -79,7 +87,7 @@ static pid_t worker(unsigned char pat, int self, int fd_out, int ms)
 						_exit(1);
 				clock_gettime(CLOCK_MONOTONIC, &t);
 			} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
-			_exit(0);
+			_exit(CLONE_OK(pat));
 		}
 		if (write(fd_out, &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id) || getpid() != me)
 			_exit(3);
@@ -228,7 +236,9 @@ TEST_F_TIMEOUT(race, restore_against_delete_and_reuse, 900)
 
 		r = restorer(id);
 		ASSERT_LT(0, r);
-		usleep(rnd(100) * 1000);
+		/* From at once (the restore has barely started) to after its
+		 * lease is taken. */
+		usleep(rnd(4) * rnd(4) * 1000);
 		/* Delete (EBUSY while a clone holds a lease), then reuse the
 		 * extent at once with other bytes. */
 		for (int tries = 0; (del = delete_image(self->fd, id)) == -EBUSY && tries < 200; tries++)
@@ -238,13 +248,13 @@ TEST_F_TIMEOUT(race, restore_against_delete_and_reuse, 900)
 		next = self_image((unsigned char)(i + 1), 400, &next_orig);
 		ASSERT_NE(0, next);
 		ASSERT_EQ(r, waitpid(r, &st, 0));
-		/* The clone saw only its own image (0), or the restore found
-		 * the image gone (ENOENT); a SIGBUS or other bytes would be a
+		/* The clone saw only its own image, or the restore found the
+		 * image gone (ENOENT); a SIGBUS or other bytes would be a
 		 * clone mapping a freed or reused extent. */
 		ASSERT_TRUE(WIFEXITED(st)) TH_LOG("round %d: restorer killed by signal %d", i, WTERMSIG(st));
-		ASSERT_TRUE(WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == ENOENT)
+		ASSERT_TRUE(WEXITSTATUS(st) == CLONE_OK(i) || WEXITSTATUS(st) == ENOENT)
 			TH_LOG("round %d: exit %d", i, WEXITSTATUS(st));
-		if (WEXITSTATUS(st) == 0)
+		if (WEXITSTATUS(st) == CLONE_OK(i))
 			clones++;
 		else
 			refused++;
@@ -255,6 +265,118 @@ TEST_F_TIMEOUT(race, restore_against_delete_and_reuse, 900)
 	reap(orig);
 	ASSERT_EQ(0, delete_image(self->fd, id));
 	printf("# %d clones ran on their own image, %d restores found it deleted\n", clones, refused);
+}
+
+/* Host 0's newest image named "race-N" with N > after; N, or 0 if none. */
+static unsigned int newest_race_image(int fd, unsigned int after, __u64 *id)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	unsigned int best = 0, n;
+
+	if (xioctl(fd, CXLFORK_IOC_LIST, &l))
+		return 0;
+	for (unsigned int k = 0; k < l.count; k++)
+		if (infos[k].owner_host == 0 && sscanf(infos[k].name, "race-%u", &n) == 1 && n > after && n > best) {
+			best = n;
+			*id = infos[k].id;
+		}
+	return best;
+}
+
+#define XROUNDS 12
+#define XDONE 250	/* host 0's last image: the rounds are over */
+
+/*
+ * Restore against delete across hosts (qemu/run --hosts 2; skipped on one):
+ * host 0 publishes image race-N, deletes it after a random delay (EBUSY
+ * while host 1's clone holds a lease in it) and reuses its extent at once
+ * for race-N+1; host 1 restores each race-N it sees. A clone must see only
+ * its own image's bytes (through this host's cache, which held the
+ * extent's previous image), or its restore must find the image gone.
+ */
+TEST_F_TIMEOUT(race, restore_against_delete_across_hosts, 900)
+{
+	const char *hosts = getenv("CXLFORK_HOSTS"), *me = getenv("CXLFORK_HOST_ID");
+	int clones = 0, refused = 0;
+	__u64 id = 0;
+
+	if (!hosts || atoi(hosts) != 2)
+		SKIP(return, "needs two hosts (qemu/run --hosts 2)");
+	if (atoi(me) == 0) {
+		pid_t orig, done_orig;
+		__u64 done;
+
+		for (int i = 1; i <= XROUNDS; i++) {
+			int del;
+
+			id = self_image((unsigned char)i, 300, &orig);
+			ASSERT_NE(0, id);
+			usleep((200 + rnd(1500)) * 1000);
+			for (int tries = 0; (del = delete_image(self->fd, id)) == -EBUSY && tries < 1500; tries++)
+				usleep(20 * 1000);
+			ASSERT_EQ(0, del) TH_LOG("round %d: delete: %s", i, strerror(-del));
+			reap(orig);
+			pool_consistent(_metadata, self->fd);
+		}
+		done = self_image(XDONE, 0, &done_orig);
+		ASSERT_NE(0, done);
+		/* Host 1 answers with an image of its own when it is through. */
+		for (int i = 0; i < 6000; i++) {
+			struct cxlfork_image_info infos[64];
+			struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+			int seen = 0;
+
+			ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+			for (unsigned int k = 0; k < l.count; k++)
+				seen |= infos[k].owner_host == 1 && !strcmp(infos[k].name, "race-ack");
+			if (seen)
+				break;
+			usleep(50 * 1000);
+		}
+		reap(done_orig);
+		ASSERT_EQ(0, delete_image(self->fd, done));
+		pool_consistent(_metadata, self->fd);
+		return;
+	}
+	for (unsigned int last = 0, n; last != XDONE;) {
+		pid_t r;
+		int st;
+
+		for (int i = 0; i < 6000 && !(n = newest_race_image(self->fd, last, &id)); i++)
+			usleep(10 * 1000);
+		ASSERT_NE(0, n) TH_LOG("no image from host 0 after race-%u", last);
+		last = n;
+		if (n == XDONE)
+			break;
+		r = restorer(id);
+		if (r < 0) {	/* gone before cxlfork-ctl could read it */
+			refused++;
+			continue;
+		}
+		ASSERT_EQ(r, waitpid(r, &st, 0));
+		ASSERT_TRUE(WIFEXITED(st)) TH_LOG("race-%u: restorer killed by signal %d", n, WTERMSIG(st));
+		ASSERT_TRUE(WEXITSTATUS(st) == CLONE_OK(n) || WEXITSTATUS(st) == ENOENT)
+			TH_LOG("race-%u: exit %d", n, WEXITSTATUS(st));
+		if (WEXITSTATUS(st) == ENOENT)
+			refused++;
+		else
+			clones++;
+	}
+	{
+		pid_t ack_orig;
+		int p[2];
+
+		/* The acknowledgement: any image named race-ack. */
+		ASSERT_EQ(0, pipe(p));
+		ack_orig = worker(0, 1, p[1], 0);
+		close(p[1]);
+		ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
+		close(p[0]);
+		reap(ack_orig);
+	}
+	printf("# host 1: %d clones ran on their own image, %d restores found it deleted\n", clones, refused);
+	ASSERT_LT(0, clones);
 }
 
 struct ckpt_arg {
@@ -325,7 +447,7 @@ TEST_F_TIMEOUT(race, detach_and_unload_while_clones_live, 600)
 		ASSERT_NE(0, system("rmmod cxlfork 2>/dev/null"));
 		ASSERT_EQ(clone, waitpid(clone, &st, 0));
 		ASSERT_TRUE(WIFEXITED(st));
-		ASSERT_EQ(0, WEXITSTATUS(st));
+		ASSERT_EQ(CLONE_OK(0x90 + i), WEXITSTATUS(st));
 		reap(orig);
 		self->fd = open(CXLFORK_DEV, O_RDWR);
 		ASSERT_LE(0, self->fd);

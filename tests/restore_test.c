@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -841,6 +843,140 @@ TEST_F_TIMEOUT(rst, fork_like_examples_c_and_rust, 120)
 		ASSERT_NE(NULL, strstr(out, "clone 2: pid")) TH_LOG("%s", out);
 		ASSERT_NE(NULL, strstr(out, "state sum 93822844764160")) TH_LOG("%s", out);
 	}
+}
+
+/*
+ * Local copies are charged to the clone's memory cgroup: a clone that reads
+ * MEMCG_MIB of checkpointed memory under MoA (every page copied local at its
+ * first access) raises its cgroup's memory.peak by at least that much;
+ * under HT, with the pages cold (Accessed bits cleared before the
+ * checkpoint: mapped from the pool, never written), by far less: pool pages
+ * are not the host's memory.
+ */
+#define MEMCG_MIB 24
+#define CGROOT "/sys/fs/cgroup"
+
+static __u64 memcg_image(struct __test_metadata *_metadata, pid_t *orig)
+{
+	int p[2];
+	__u64 id = 0;
+
+	ASSERT_EQ(0, pipe(p));
+	*orig = fork();
+	ASSERT_LE(0, *orig);
+	if (*orig == 0) {
+		size_t len = MEMCG_MIB << 20;
+		volatile unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		unsigned long sum = 0;
+		int fd = open(CXLFORK_DEV, O_RDWR), r;
+
+		if (m == MAP_FAILED || fd < 0)
+			_exit(90);
+		for (size_t i = 0; i < len; i += PAGE)
+			memset((void *)(m + i), (int)(i / PAGE) | 1, PAGE);
+		/* Cold: Accessed bits cleared (and the TLB flushed, see setup()). */
+		r = open("/proc/self/clear_refs", O_WRONLY);
+		if (r < 0 || write(r, "1", 1) != 1)
+			_exit(93);
+		close(r);
+		mprotect((void *)m, len, PROT_READ);
+		mprotect((void *)m, len, PROT_READ | PROT_WRITE);
+		strcpy(c.name, "memcg");
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0) {	/* a clone: read every page, write none */
+			for (size_t i = 0; i < len; i += PAGE)
+				sum += m[i] + m[i + PAGE - 1];
+			_exit(sum ? 0 : 91);
+		}
+		id = r ? 0 : c.image_id;
+		if (write(p[1], &id, sizeof(id)) != sizeof(id))
+			_exit(92);
+		while (!got_usr1)
+			pause();
+		_exit(0);
+	}
+	close(p[1]);
+	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
+	close(p[0]);
+	ASSERT_NE(0, id);
+	return id;
+}
+
+static long long read_ll(const char *path)
+{
+	char buf[64] = { 0 };
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	return n > 0 ? atoll(buf) : -1;
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* memory.peak of a fresh cgroup in which one clone of id ran under policy. */
+static long long clone_peak(__u64 id, const char *policy)
+{
+	char cg[128], path[192], cmd[160];
+	long long peak;
+	pid_t pid;
+	int status;
+
+	snprintf(cg, sizeof(cg), CGROOT "/cxlfork-memcg-%s", policy);
+	rmdir(cg);
+	if (mkdir(cg, 0755))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	pid = fork();
+	if (pid == 0) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		if (write_str(path, "0"))
+			_exit(120);
+		execlp("cxlfork-ctl", "cxlfork-ctl", "restore", cmd, "--wait", "--skip-files", "--policy", policy,
+		       (char *)NULL);
+		_exit(121);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -2;
+	snprintf(path, sizeof(path), "%s/memory.peak", cg);
+	peak = read_ll(path);
+	rmdir(cg);
+	return peak;
+}
+
+TEST_F_TIMEOUT(rst, local_copies_are_charged_to_the_clones_memcg, 240)
+{
+	long long moa, ht;
+	pid_t orig;
+	__u64 id;
+
+	if (access(CGROOT "/cgroup.controllers", F_OK)) {
+		mkdir(CGROOT, 0755);
+		ASSERT_EQ(0, mount("cgroup2", CGROOT, "cgroup2", 0, NULL)) TH_LOG("mount cgroup2: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, write_str(CGROOT "/cgroup.subtree_control", "+memory"));
+	id = memcg_image(_metadata, &orig);
+	moa = clone_peak(id, "moa");
+	ht = clone_peak(id, "ht");
+	TH_LOG("memory.peak of a clone that read %d MiB: MoA %lld KiB, HT (cold pages) %lld KiB", MEMCG_MIB, moa >> 10,
+	       ht >> 10);
+	ASSERT_LE((long long)MEMCG_MIB << 20, moa);
+	ASSERT_LT(0, ht);
+	ASSERT_GT((long long)MEMCG_MIB << 19, ht);
+	kill(orig, SIGUSR1);
+	ASSERT_EQ(orig, waitpid(orig, NULL, 0));
 }
 
 TEST_HARNESS_MAIN
