@@ -35,7 +35,9 @@
 //! iterations through the cxlfork-restore stub (the command line
 //! `cxlfork-ctl restore ID --dry-run` prints) instead of a direct ioctl;
 //! IMAGE_FUZZ_NO_RESEAL=1 never reseals (the validator must then refuse
-//! every structural mutation: a check that the fuzzer can fail).
+//! every structural mutation: a check that the fuzzer can fail);
+//! IMAGE_FUZZ_MUTATOR=NAME applies only that mutator (header_field,
+//! vma_top, xsave, leaf_entry...: see `Mutation::one`).
 
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -63,6 +65,8 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a clone may run (a mutated one may loop).
 const CLONE_TIMEOUT: Duration = Duration::from_secs(4);
 const DATA_FILE: &str = "/tmp/image_fuzz.dat";
+/// show_unhandled_signals: the kernel logs a user-space fault it signals.
+const EXCEPTION_TRACE: &str = "/proc/sys/debug/exception-trace";
 const DATA_FILE_LEN: usize = 256 << 10;
 
 // ---------------------------------------------------------------------------
@@ -853,6 +857,32 @@ impl Mutation<'_> {
         }
     }
 
+    /// The last VMA made an anonymous page at the very top of the user
+    /// half, [2^47 - 4 KiB, 2^47): no x86-64 process (4-level paging) can
+    /// map it (TASK_SIZE is 2^47 - 4 KiB).
+    fn vma_top(&mut self) {
+        if self.h.n_vmas == 0 {
+            return;
+        }
+        let i = self.h.n_vmas - 1;
+        let at = self.vma_at(i);
+        let mut v = VmaImage::read_from(&self.buf[at..]).unwrap();
+        let top = 1u64 << 47;
+        v.start = top - PAGE_SIZE;
+        v.end = top;
+        v.kind = cxlfork_abi::image::vma_kind::ANON;
+        v.vm_flags = vm::READ | vm::WRITE | vm::MAYWRITE;
+        v.pgoff = 0;
+        v.path_off = 0;
+        v.path_len = 0;
+        v.obj = 0;
+        v.pages = 0;
+        v.file_size = 0;
+        v.file_mtime_ns = 0;
+        self.put(at, v.as_bytes());
+        self.note(&format!("vma[{i}] -> anonymous [{:#x}, {top:#x})", top - PAGE_SIZE));
+    }
+
     fn file_field(&mut self) {
         if self.h.n_files == 0 {
             return self.vma_field();
@@ -1253,13 +1283,40 @@ impl Mutation<'_> {
         }
     }
 
-    /// One mutation, chosen by weight.
-    fn one(&mut self) {
+    /// One mutation, chosen by weight (or the one IMAGE_FUZZ_MUTATOR names).
+    fn one(&mut self, only: Option<&str>) {
+        let named: &[(&str, fn(&mut Self))] = &[
+            ("header_field", Self::header_field),
+            ("mm_field", Self::mm_field),
+            ("header_count", Self::header_count),
+            ("vma_field", Self::vma_field),
+            ("vma_top", Self::vma_top),
+            ("file_field", Self::file_field),
+            ("path", Self::path),
+            ("proc_field", Self::proc_field),
+            ("task_field", Self::task_field),
+            ("xsave", Self::xsave),
+            ("leaf_index", Self::leaf_index),
+            ("upper", Self::upper),
+            ("leaf_entry", Self::leaf_entry),
+            ("obj", Self::obj),
+            ("data_page", Self::data_page),
+            ("lease", Self::lease),
+            ("bit_flips", Self::bit_flips),
+            ("byte_run", Self::byte_run),
+            ("crc_field", Self::crc_field),
+        ];
+        if let Some(name) = only {
+            if let Some((_, f)) = named.iter().find(|(n, _)| *n == name) {
+                return f(self);
+            }
+        }
         match self.rng.below(100) {
             0..=7 => self.header_field(),
             8..=10 => self.mm_field(),
             11..=14 => self.header_count(),
-            15..=24 => self.vma_field(),
+            15..=23 => self.vma_field(),
+            24 => self.vma_top(),
             25..=30 => self.file_field(),
             31..=35 => self.path(),
             36..=42 => self.proc_field(),
@@ -1520,7 +1577,8 @@ impl Kmsg {
                     let msg = rec.split_once(';').map_or(&*rec, |(_, m)| m).trim_end().to_string();
                     if msg.contains("point of no return") {
                         ponr.push(msg);
-                    } else if KREPORT.iter().any(|k| msg.contains(k)) {
+                    } else if !msg.starts_with("traps: ") && KREPORT.iter().any(|k| msg.contains(k)) {
+                        // ("traps:" reports a user-space fault: a clone's.)
                         rep.push(msg);
                     }
                 }
@@ -1620,6 +1678,7 @@ fn main() {
     let verbose = std::env::var_os("IMAGE_FUZZ_VERBOSE").is_some();
     let stub_pct: u64 = std::env::var("IMAGE_FUZZ_STUB").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     let no_reseal = std::env::var_os("IMAGE_FUZZ_NO_RESEAL").is_some();
+    let only = std::env::var("IMAGE_FUZZ_MUTATOR").ok();
     let n_tests = 6;
     println!("KTAP version 1");
     println!("1..{n_tests}");
@@ -1657,9 +1716,13 @@ fn main() {
         bail(format!("mmap {dax}: {}", strerror(errno())));
     }
     let pool = Pool { map: map.cast(), size: info.pool_size };
-    // A crashing clone must not dump core into the guest's RAM.
+    // A crashing clone must not dump core into the guest's RAM, nor log
+    // its user-space fault ("traps: ... general protection fault", which
+    // qemu/run would take for a kernel report).
     let core_pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
     let _ = std::fs::write("/proc/sys/kernel/core_pattern", "/nonexistent/image_fuzz-core");
+    let exception_trace = std::fs::read_to_string(EXCEPTION_TRACE).unwrap_or_default();
+    let _ = std::fs::write(EXCEPTION_TRACE, "0");
 
     // The images.
     let data = DataFile::create().unwrap_or_else(|e| bail(format!("{DATA_FILE}: {e}")));
@@ -1758,7 +1821,7 @@ fn main() {
         };
         let count = if m.rng.chance(80) { 1 } else { 2 + m.rng.below(3) };
         for _ in 0..count {
-            m.one();
+            m.one(only.as_deref());
         }
         st.mutations += count;
         let mode = if no_reseal {
@@ -1941,6 +2004,7 @@ fn main() {
         println!("# kernel report: {s}");
     }
     let _ = std::fs::write("/proc/sys/kernel/core_pattern", core_pattern.trim_end());
+    let _ = std::fs::write(EXCEPTION_TRACE, exception_trace.trim_end());
     for b in &bases {
         let mut d = uapi::Delete::zeroed();
         d.size = uapi::Delete::SIZE as u32;
