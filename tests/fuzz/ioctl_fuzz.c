@@ -1785,6 +1785,8 @@ static int scan_kmsg(int kfd)
 		rec[n] = 0;
 		msg = strchr(rec, ';');
 		msg = msg ? msg + 1 : rec;
+		if (!strncmp(msg, "traps: ", 7))
+			continue;	/* a user-space fault (a clone's), not the kernel's */
 		for (unsigned i = 0; i < sizeof(kreport) / sizeof(kreport[0]); i++)
 			if (strstr(msg, kreport[i])) {
 				found++;
