@@ -32,7 +32,8 @@ if [ "$me" = 0 ]; then
 	cxlfork-ctl rm "$id"
 else
 	# The function's files are on every host (as its container image would
-	# provide them): a restore reopens them here.
+	# provide them, with the same mtime): a restore reopens its executable
+	# and any file it still has open or mapped here.
 	func --install
 	wait_for "host 0's image" "cxlfork-ctl ls | grep -q ' func '"
 	id=$(cxlfork-ctl ls --json | sed -n 's/.*"id": "\(0:[0-9]*\)".*/\1/p' | head -1)
@@ -45,7 +46,7 @@ else
 	for p in $pids; do wait_for "clone $p" "cxlfork-ctl stat $p"; done
 	for p in $pids; do kill -USR1 "$p"; done
 	for n in $(seq 1 $CLONES); do wait_for "clone $n's answer" "grep -q served /tmp/clones/clone-$n.out"; done
-	echo "host 1: what each clone cost (restore time, local memory; the function maps 8 MiB of model):"
+	echo "host 1: what each clone cost (restore time, local memory; the function holds 8 MiB of decoded model):"
 	for p in $pids; do cxlfork-ctl stat "$p" | sed 's/^/  /'; done
 	for n in $(seq 1 $CLONES); do sed "s/^/  clone-$n output: /" /tmp/clones/clone-$n.out; done
 	for p in $pids; do kill "$p"; done

@@ -100,7 +100,7 @@ guest_suites() {
 	suite ps_thp_never 1 --timeout 900 --include "$ROOT/build/ps" -- \
 		'echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh -t anon mmops stack thp regs -m pid self'
 	suite ps_2host 2 --timeout 1800 --include "$ROOT/build/ps" -- \
-		/cxlfork/bin/run.sh --two-hosts -t anon privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
+		/cxlfork/bin/run.sh --two-hosts -t anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
 	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
 	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_test.sh
 	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_2host_test.sh

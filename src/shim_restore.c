@@ -183,6 +183,7 @@ static vm_fault_t clone_fault(struct vm_fault *vmf)
 	if (r != CXLFORK_FAULT_FALLBACK)
 		return r;
 	/* Not (or no longer) the image's: what any process reads here. */
+	cxlfork_rust_clone_fallback(cv->ctx, cv->file_ops != NULL);
 	if (cv->file_ops)
 		return cv->file_ops->fault(vmf);
 	return insert_page(vma, addr, ZERO_PAGE(addr));

@@ -24,7 +24,10 @@
 #define FILE_FD 17
 
 /* What a clone does after restore. */
-enum mode { M_VERIFY = 1, M_COW, M_POSIX, M_POLICY, M_HOLD };
+enum mode { M_VERIFY = 1, M_COW, M_POSIX, M_POLICY, M_HOLD, M_AGAIN };
+
+/* Where a clone that checkpointed itself again leaves its image's id. */
+static const char *again_path = "/tmp/cxlfork-again.id";
 
 static __thread int tls_value;
 static volatile sig_atomic_t got_usr1, got_term;
@@ -225,6 +228,32 @@ static __attribute__((noinline)) int clone_main(enum mode mode, int nr, const st
 		return clone_posix(w);
 	case M_POLICY:
 		return clone_policy(w);
+	case M_AGAIN: {
+		/* A clone checkpoints itself: its own image, made of pages it
+		 * maps from the pool, copied local or wrote. */
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		int fd, out;
+
+		if ((r = verify_memory(w)))
+			return r;
+		memset((void *)w->anon, 0x5c, PAGE);	/* one page of its own */
+		fd = open(CXLFORK_DEV, O_RDWR);
+		strcpy(c.name, "again");
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0) {	/* a clone of the clone */
+			if (page_has(w->anon, 0x5c))
+				return 72;
+			memset((void *)w->anon, pat(R_ANON, 0), PAGE);
+			return verify_memory(w);
+		}
+		if (r < 0)
+			return 70;
+		out = open(again_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (out < 0 || write(out, &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+			return 71;
+		close(out);
+		return 0;
+	}
 	case M_HOLD:
 		close_device_fds();
 		signal(SIGTERM, on_term);
@@ -455,6 +484,37 @@ TEST_F_TIMEOUT(rst, cow_isolation_between_clones_original_and_image, 120)
 		ASSERT_EQ(0, image_page(id, w.anon + i * PAGE, page));
 		ASSERT_EQ(0, page_has((unsigned long)page, pat(R_ANON, i)));
 	}
+}
+
+/* A clone can itself be checkpointed, and its image restored, under each
+ * policy (the first generation's pages mapped from the pool under MoW,
+ * copied under MoA). */
+TEST_F_TIMEOUT(rst, clone_checkpointed_again, 300)
+{
+	static const char *const pol[] = { "mow", "moa", "ht" };
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_AGAIN, &orig);
+
+	for (int p = 0; p < 3; p++) {
+		struct cxlfork_delete d = { .size = sizeof(d) };
+		char args[64];
+		__u64 id2 = 0;
+		int fd;
+
+		unlink(again_path);
+		snprintf(args, sizeof(args), "--policy %s", pol[p]);
+		ASSERT_EQ(0, restore_cmd(id, args)) TH_LOG("generation 1, %s", pol[p]);
+		fd = open(again_path, O_RDONLY);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(sizeof(id2), read(fd, &id2, sizeof(id2)));
+		close(fd);
+		ASSERT_NE(0, id2);
+		snprintf(args, sizeof(args), "--policy %s", pol[(p + 1) % 3]);
+		ASSERT_EQ(0, restore_cmd(id2, args)) TH_LOG("generation 2 of %s, %s", pol[p], pol[(p + 1) % 3]);
+		d.id = id2;
+		ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+	}
+	finish_original(_metadata, orig);
 }
 
 TEST_F_TIMEOUT(rst, clone_forks_maps_remaps_and_exits, 120)

@@ -34,7 +34,7 @@
 # Env: PS_WORK (default /tmp/ps-run) holds each case's outputs.
 set -u
 BIN=$(cd "$(dirname "$0")" && pwd)
-ALL_TESTS="anon privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq signals timers rlimits auxv forkexec tid robust pkru"
+ALL_TESTS="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq signals timers rlimits auxv forkexec tid robust pkru"
 TESTS= MODES= POLICIES= TWO=0 VERBOSE=0
 WORK=${PS_WORK:-/tmp/ps-run}
 POLL=50000		# us between polls

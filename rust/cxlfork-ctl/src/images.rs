@@ -451,7 +451,14 @@ pub(crate) fn stat(pid: i32, json: bool) -> Result<()> {
         println!("  pages copied local          {} ({} dirty pages migrated by MoW)", s.local_pages, s.prefetched_pages);
         println!("  zero / file pages (faults)  {} / {}", s.zero_pages, s.file_pages);
         println!("  faults {}, leaf tables loaded {}", s.faults, s.leaves);
-        println!("  local memory: Rss {} kB (anonymous {} kB)", kb("Rss"), kb("Anonymous"));
+        // Pool pages mapped zero-copy count in Rss (as file pages) but are
+        // not this host's memory.
+        println!(
+            "  memory: Rss {} kB, anonymous {} kB (Rss includes up to {} kB of pool pages mapped, not local memory)",
+            kb("Rss"),
+            kb("Anonymous"),
+            s.pool_pages * 4
+        );
     }
     Ok(())
 }
