@@ -23,6 +23,17 @@ kselftests() {
 
 ps_tests() { make -s -C "$ROOT/tests/ps" OUTPUT="$OUT/ps" all; }
 
+# The in-guest fuzzers (tests/fuzz/README.md), static, into build/fuzz.
+fuzzers() {
+	mkdir -p "$OUT/fuzz"
+	gcc -static -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
+		-I"$ROOT/include/uapi" -o "$OUT/fuzz/ioctl_fuzz" "$ROOT/tests/fuzz/ioctl_fuzz.c"
+	RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --target x86_64-unknown-linux-gnu \
+		--manifest-path "$ROOT/tests/fuzz/image-fuzz/Cargo.toml" --target-dir "$ROOT/target/image-fuzz"
+	install -m 0755 "$ROOT/target/image-fuzz/x86_64-unknown-linux-gnu/release/image_fuzz" "$OUT/fuzz/"
+}
+
 run_step "tools: cxlfork-ctl, cxlfork-restore (static)" tools
 run_step "kselftests (against $(basename "$(kernel_src)"))" kselftests
 run_step "process-state tests (tests/ps)" ps_tests
+run_step "fuzzers (tests/fuzz)" fuzzers

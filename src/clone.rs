@@ -435,10 +435,12 @@ pub(crate) unsafe extern "C" fn cxlfork_rust_ctx_put(ctx: *const c_void) {
 pub(crate) struct CvmaBox(NonNull<Cvma>);
 
 impl CvmaBox {
-    /// State for a clone VMA of `pages` pages.
-    pub(crate) fn new(pages: u64) -> Result<Self> {
-        // SAFETY: no preconditions; NULL on failure.
-        let p = unsafe { ffi::cxlfork_cvma_alloc(pages) };
+    /// State for a clone VMA whose image range meets the image's leaf
+    /// ranges at `leaves` (sorted, distinct, 2 MiB aligned).
+    pub(crate) fn new(leaves: &[u64]) -> Result<Self> {
+        let n = u32::try_from(leaves.len()).map_err(|_| ENOMEM)?;
+        // SAFETY: `leaves` is `n` readable words; NULL on failure.
+        let p = unsafe { ffi::cxlfork_cvma_alloc(leaves.as_ptr(), n) };
         // INVARIANT: from `cxlfork_cvma_alloc`.
         Ok(Self(NonNull::new(p).ok_or(ENOMEM)?))
     }

@@ -161,7 +161,7 @@ pub(crate) const FAULT_FALLBACK: u32 = 0x8000_0000;
 
 unsafe extern "C" {
     pub(crate) fn cxlfork_module_pin_file() -> *mut KFile;
-    pub(crate) fn cxlfork_cvma_alloc(pages: u64) -> *mut Cvma;
+    pub(crate) fn cxlfork_cvma_alloc(ias: *const u64, n: u32) -> *mut Cvma;
     pub(crate) fn cxlfork_cvma_free(cv: *mut Cvma);
     pub(crate) fn cxlfork_cvma_addr(cv: *const Cvma, vma: *const VmArea, ia: u64) -> u64;
     pub(crate) fn cxlfork_cvma_installed(cv: *const Cvma, ia: u64) -> bool;
@@ -180,6 +180,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_vma_insert_pfn(vma: *mut VmArea, addr: u64, pfn: u64) -> u32;
     pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;
     pub(crate) fn cxlfork_pkeys_usable() -> bool;
+    pub(crate) fn cxlfork_totalram_pages() -> u64;
     pub(crate) fn cxlfork_current_single_threaded() -> bool;
     pub(crate) fn cxlfork_current_shares_state() -> bool;
     pub(crate) fn cxlfork_check_special(start: u64, end: u64, name: *const u8) -> i32;

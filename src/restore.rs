@@ -19,7 +19,7 @@
 //! still fail there (as they can in execve); the caller, which has no
 //! program left to return to, is then killed.
 
-use crate::abi::image::{file_kind, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, META_OFF, REGS_SELF};
+use crate::abi::image::{file_kind, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, LEAF_SPAN, META_OFF, REGS_SELF, USER_END};
 use crate::abi::pod::Pod;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Restore};
@@ -360,6 +360,17 @@ fn shared_objects(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<FileRef>> {
 fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
     let mut out = KVVec::with_capacity(m.header.n_vmas as usize, GFP_KERNEL)?;
     let (mut total, mut data) = (0u64, 0u64);
+    // The image's leaf ranges, in address order (validated): a clone VMA
+    // keeps state only for those that meet it.
+    let mut leaves = KVVec::with_capacity(m.header.n_leaves as usize, GFP_KERNEL)?;
+    for k in 0..m.header.n_leaves {
+        leaves.push(m.leaf(k).map_err(|_| EBADMSG)?.vaddr, GFP_KERNEL)?;
+    }
+    let meeting = |v: &VmaImage| {
+        let lo = leaves.partition_point(|&a| a + LEAF_SPAN <= v.start);
+        let hi = leaves.partition_point(|&a| a < v.end).max(lo);
+        &leaves[lo..hi]
+    };
     for index in 0..m.header.n_vmas {
         let v = m.vma(index).map_err(|_| EBADMSG)?;
         let pages = (v.end - v.start) / PAGE_SIZE;
@@ -381,14 +392,20 @@ fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
                     pr_info!("restore: the file mapped at {:#x} changed since the checkpoint (size or mtime)\n", v.start);
                     return Err(ESTALE);
                 }
-                Kind::FilePrivate(f, CvmaBox::new(pages)?)
+                Kind::FilePrivate(f, CvmaBox::new(meeting(&v))?)
             }
             _ if v.vm_flags & (vm::WIPEONFORK | vm::DROPPABLE) != 0 => Kind::Zeroed,
-            _ => Kind::Anon(CvmaBox::new(pages)?),
+            _ => Kind::Anon(CvmaBox::new(meeting(&v))?),
         };
         let p = Planned { index, v, kind };
         if !matches!(p.kind, Kind::Special) {
-            if matches!(p.kind, Kind::FilePrivate(..) | Kind::Shared(_)) || v.start < LOW_ADDR {
+            // vm_mmap's commit check: under the default overcommit
+            // heuristic a private writable mapping larger than this host's
+            // RAM (and swap) is refused, though another host had it.
+            let accountable = v.vm_flags & (vm::WRITE | vm::SHARED | vm::NORESERVE) == vm::WRITE;
+            // SAFETY: reads a counter.
+            let huge = accountable && pages > unsafe { ffi::cxlfork_totalram_pages() };
+            if matches!(p.kind, Kind::FilePrivate(..) | Kind::Shared(_)) || v.start < LOW_ADDR || huge {
                 probe(&p)?;
             }
             total += pages;
@@ -577,7 +594,6 @@ impl Drop for Lease<'_> {
 /// addresses, each range in order, the auxv a list of pairs ending in
 /// AT_NULL.
 fn check_mm(h: &ImageHeader) -> Result {
-    const TASK_SIZE: u64 = (1 << 47) - 4096;
     let m = &h.mm;
     let addrs = [m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack, m.arg_start, m.arg_end, m.env_start, m.env_end];
     let ordered = m.start_code <= m.end_code
@@ -586,7 +602,7 @@ fn check_mm(h: &ImageHeader) -> Result {
         && m.arg_start <= m.arg_end
         && m.env_start <= m.env_end;
     let auxv_ok = m.auxv.chunks(2).any(|p| p[0] == 0);
-    if addrs.iter().any(|&a| a >= TASK_SIZE) || !ordered || !auxv_ok {
+    if addrs.iter().any(|&a| a >= USER_END) || !ordered || !auxv_ok {
         pr_info!("restore: image {:#x} has mm fields no process could have\n", h.id);
         return Err(EINVAL);
     }

@@ -154,7 +154,7 @@ struct cxlfork_cvma;
 /* clone.rs's answer for a page that is not (or no longer) the image's. */
 #define CXLFORK_FAULT_FALLBACK 0x80000000u
 struct file *cxlfork_module_pin_file(void);
-struct cxlfork_cvma *cxlfork_cvma_alloc(u64 pages);
+struct cxlfork_cvma *cxlfork_cvma_alloc(const u64 *ias, u32 n);
 void cxlfork_cvma_free(struct cxlfork_cvma *cv);
 u64 cxlfork_cvma_addr(const struct cxlfork_cvma *cv, const struct vm_area_struct *vma, u64 ia);
 bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia);
@@ -167,6 +167,7 @@ void *cxlfork_target_clone_ctx(struct cxlfork_target *t);
 vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn);
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src);
 bool cxlfork_pkeys_usable(void);
+u64 cxlfork_totalram_pages(void);
 bool cxlfork_current_single_threaded(void);
 bool cxlfork_current_shares_state(void);
 int cxlfork_check_special(u64 start, u64 end, const char *name);

@@ -75,11 +75,20 @@ void cxlfork_rust_clone_fallback(void *ctx, bool file);
 
 #define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
 
+/* Which pages of one 2 MiB range of image addresses were installed. */
+struct cvma_leaf {
+	u64 ia;					/* PMD-aligned image address */
+	unsigned long bits[BITS_TO_LONGS(PTRS_PER_PTE)];
+};
+
 /*
  * Invariants: ctx holds one context reference; [img_start, img_end) is
- * the image VMA; the bitmap covers image addresses [bm_start, bm_start +
- * bm_pages * PAGE_SIZE). Image address of user address a in the VMA:
- * ((vm_pgoff + (a - vm_start) / PAGE_SIZE) * PAGE_SIZE + delta) mod 2^64.
+ * the image VMA; leaves[] are the image's leaf ranges (the only image
+ * addresses with pages) that meet this VMA, sorted by address, distinct:
+ * the state is bounded by the image's pages, not by the VMA's size (a
+ * sparse 100 TiB reservation costs nothing). Image address of user address
+ * a in the VMA: ((vm_pgoff + (a - vm_start) / PAGE_SIZE) * PAGE_SIZE +
+ * delta) mod 2^64.
  */
 struct cxlfork_cvma {
 	void *ctx;
@@ -87,10 +96,10 @@ struct cxlfork_cvma {
 	struct mm_struct *mm;		/* the mm the VMA is in (not referenced) */
 	u64 delta;
 	u64 img_start, img_end;
-	u64 bm_start, bm_pages;
 	u32 img;
 	u32 flags;
-	unsigned long bitmap[];
+	u32 n_leaves;
+	struct cvma_leaf leaves[];
 };
 
 static u64 cvma_ia(const struct cxlfork_cvma *cv, const struct vm_area_struct *vma, u64 addr)
@@ -98,23 +107,48 @@ static u64 cvma_ia(const struct cxlfork_cvma *cv, const struct vm_area_struct *v
 	return ((vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT)) << PAGE_SHIFT) + cv->delta;
 }
 
-static bool cvma_bit(const struct cxlfork_cvma *cv, u64 ia, u64 *bit)
+/* The bits of image page ia and its index in them; NULL if the image has
+ * no page in its 2 MiB range (binary search of the sorted leaves). */
+static unsigned long *cvma_bits(const struct cxlfork_cvma *cv, u64 ia, u64 *bit)
 {
-	if (ia < cv->bm_start)
-		return false;
-	*bit = (ia - cv->bm_start) >> PAGE_SHIFT;
-	return *bit < cv->bm_pages;
+	u64 base = ia & PMD_MASK;
+	u32 lo = 0, hi = cv->n_leaves;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (cv->leaves[mid].ia < base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == cv->n_leaves || cv->leaves[lo].ia != base)
+		return NULL;
+	*bit = (ia - base) >> PAGE_SHIFT;
+	return (unsigned long *)cv->leaves[lo].bits;
 }
 
-/* A cvma whose bitmap covers image addresses [bm_start, +pages), zeroed. */
-static struct cxlfork_cvma *cvma_alloc(u64 bm_pages, gfp_t gfp)
+static struct cxlfork_cvma *cvma_alloc(u32 n_leaves, gfp_t gfp)
 {
-	return kvzalloc(struct_size_t(struct cxlfork_cvma, bitmap, BITS_TO_LONGS(bm_pages)), gfp);
+	struct cxlfork_cvma *cv = kvzalloc(struct_size_t(struct cxlfork_cvma, leaves, n_leaves), gfp);
+
+	if (cv)
+		cv->n_leaves = n_leaves;
+	return cv;
 }
 
-struct cxlfork_cvma *cxlfork_cvma_alloc(u64 pages)
+/* State for a clone VMA whose image range meets the n leaf ranges at
+ * image addresses ias (sorted, distinct, PMD-aligned); NULL if out of
+ * memory (before the point of no return: no warning for a huge request). */
+struct cxlfork_cvma *cxlfork_cvma_alloc(const u64 *ias, u32 n)
 {
-	return cvma_alloc(pages, GFP_KERNEL_ACCOUNT);
+	struct cxlfork_cvma *cv = cvma_alloc(n, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	u32 i;
+
+	if (cv)
+		for (i = 0; i < n; i++)
+			cv->leaves[i].ia = ias[i];
+	return cv;
 }
 
 void cxlfork_cvma_free(struct cxlfork_cvma *cv)
@@ -141,17 +175,22 @@ bool cxlfork_cvma_installed(const struct cxlfork_cvma *cv, u64 ia)
 {
 	u64 bit;
 
+	unsigned long *bits;
+
 	if (cv->flags & CVMA_WIPED)
 		return true;
-	return !cvma_bit(cv, ia, &bit) || test_bit(bit, cv->bitmap);
+	bits = cvma_bits(cv, ia, &bit);
+	return !bits || test_bit(bit, bits);
 }
 
 void cxlfork_cvma_set_installed(struct cxlfork_cvma *cv, u64 ia)
 {
+	unsigned long *bits;
 	u64 bit;
 
-	if (cvma_bit(cv, ia, &bit))
-		set_bit(bit, cv->bitmap);
+	bits = cvma_bits(cv, ia, &bit);
+	if (bits)
+		set_bit(bit, bits);
 }
 
 /* PROT_READ/WRITE/EXEC of a VMA now. */
@@ -193,22 +232,28 @@ static vm_fault_t clone_fault(struct vm_fault *vmf)
  * A VMA was duplicated: split (same mm), moved by mremap (same mm) or
  * copied by fork (another mm). The copy gets its own cvma covering its own
  * range. vm_ops->open cannot fail: the allocation may not either (it is
- * small: one bit per page).
+ * small: at most the source's leaves).
  */
 static void clone_open(struct vm_area_struct *vma)
 {
 	const struct cxlfork_cvma *src = vma->vm_private_data;
 	u64 first = cvma_ia(src, vma, vma->vm_start), last = cvma_ia(src, vma, vma->vm_end - PAGE_SIZE);
-	u64 start = max(first, src->bm_start), end = min(last + PAGE_SIZE, src->bm_start + (src->bm_pages << PAGE_SHIFT));
-	u64 pages = (start < end && first <= last) ? (end - start) >> PAGE_SHIFT : 0, i, bit;
-	struct cxlfork_cvma *cv = cvma_alloc(pages, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	u32 i, lo = src->n_leaves, hi = 0;
+	struct cxlfork_cvma *cv;
 
+	/* The source's leaves that meet [first, last] (none if it wraps). */
+	for (i = 0; i < src->n_leaves && first <= last; i++) {
+		if (src->leaves[i].ia + PMD_SIZE <= first || src->leaves[i].ia > last)
+			continue;
+		lo = min(lo, i);
+		hi = i + 1;
+	}
+	if (lo >= hi)
+		lo = hi = 0;
+	cv = cvma_alloc(hi - lo, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
 	memcpy(cv, src, sizeof(*cv));
-	cv->bm_start = start;
-	cv->bm_pages = pages;
-	for (i = 0; i < pages; i++)
-		if (cvma_bit(src, start + (i << PAGE_SHIFT), &bit) && test_bit(bit, src->bitmap))
-			__set_bit(i, cv->bitmap);
+	cv->n_leaves = hi - lo;
+	memcpy(cv->leaves, src->leaves + lo, (hi - lo) * sizeof(cv->leaves[0]));
 	if (vma->vm_mm != src->mm) {
 		/* fork: the child's copy of a wipe-on-fork VMA reads zero. */
 		cv->mm = vma->vm_mm;
@@ -301,8 +346,6 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv
 	cv->img = img;
 	cv->img_start = img_start;
 	cv->img_end = img_start + len;
-	cv->bm_start = img_start;
-	cv->bm_pages = len >> PAGE_SHIFT;
 	if (wipe)
 		vm_flags_set(vma, VM_WIPEONFORK);
 	/* VM_MIXEDMAP until the restore ends: a special VMA never merges, so
@@ -387,6 +430,11 @@ vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const v
 	ret = insert_page(vma, addr, page);
 	put_page(page);
 	return ret;
+}
+
+u64 cxlfork_totalram_pages(void)
+{
+	return totalram_pages();
 }
 
 /* Whether this kernel and CPU give user space protection keys. */
@@ -493,8 +541,8 @@ int cxlfork_check_caller(u64 total_pages, u64 data_pages, u32 n_maps)
 /*
  * Before the point of no return: would mapping file (or anonymous memory
  * if NULL) with these protections be allowed (LSMs, noexec mounts, file
- * modes, mmap_min_addr)? Maps it at addr if it is free (MAP_FIXED_NOREPLACE;
- * -EEXIST is no answer and counts as allowed), anywhere if addr is 0, and
+ * modes, mmap_min_addr, commit accounting)? Maps it at addr if it is free
+ * (MAP_FIXED_NOREPLACE), anywhere if addr is 0 or taken by the caller, and
  * unmaps it at once.
  */
 int cxlfork_probe_map(struct file *file, u64 addr, u64 len, u64 prot, u64 flags, u64 off)
@@ -504,8 +552,13 @@ int cxlfork_probe_map(struct file *file, u64 addr, u64 len, u64 prot, u64 flags,
 	if (addr)
 		flags |= MAP_FIXED_NOREPLACE;
 	r = vm_mmap(file, addr, len, prot, flags, off);
+	if ((long)r == -EEXIST) {
+		/* The caller has a mapping there (one the restore replaces),
+		 * so the address is allowed: check the rest anywhere. */
+		r = vm_mmap(file, 0, len, prot, flags & ~MAP_FIXED_NOREPLACE, off);
+	}
 	if (IS_ERR_VALUE(r))
-		return (long)r == -EEXIST ? 0 : (long)r;
+		return (long)r;
 	vm_munmap(r, len);
 	return 0;
 }

@@ -47,9 +47,11 @@ pub const NSIG: usize = 64;
 pub const NRLIMITS: usize = 16;
 /// u64 words of saved auxv.
 pub const AUXV_WORDS: usize = 64;
+/// Bytes of address space one leaf table maps (2 MiB).
+pub const LEAF_SPAN: u64 = PT_ENTRIES as u64 * PAGE_SIZE;
 /// The 2 MiB-aligned address of the leaf table block that maps `addr`.
 pub const fn leaf_block(addr: u64) -> u64 {
-    addr & !(PT_ENTRIES as u64 * PAGE_SIZE - 1)
+    addr & !(LEAF_SPAN - 1)
 }
 
 /// Bytes of the lease line of one host.
@@ -843,8 +845,9 @@ impl ImageError {
     }
 }
 
-/// Highest user address + 1 (47-bit canonical user half).
-pub const USER_END: u64 = 1 << 47;
+/// Highest user address + 1: x86-64's TASK_SIZE_MAX with 4-level paging
+/// (the last page of the 47-bit half is never mapped).
+pub const USER_END: u64 = (1 << 47) - PAGE_SIZE;
 
 impl ImageHeader {
     /// CRC-32C of the bytes before `header_crc`.
@@ -1045,6 +1048,15 @@ impl<'a> Meta<'a> {
     }
 
     fn validate_vmas(&self) -> Result<(), ImageError> {
+        // Shared kinds are shared mappings, private kinds private ones.
+        fn shared_ok(kind: u32, flags: u64) -> bool {
+            let shared = flags & vm::SHARED != 0;
+            match kind {
+                vma_kind::FILE_SHARED | vma_kind::SHARED_ANON => shared,
+                vma_kind::ANON | vma_kind::HEAP | vma_kind::STACK | vma_kind::FILE_PRIVATE => !shared,
+                _ => true,
+            }
+        }
         let mut prev_end = 0u64;
         for i in 0..self.header.n_vmas {
             let v = self.vma(i)?;
@@ -1058,6 +1070,7 @@ impl<'a> Meta<'a> {
                 && v.pgoff.checked_mul(PAGE_SIZE).and_then(|o| o.checked_add(v.end - v.start)).is_some()
                 && v.vm_flags & !vm::ALL == 0
                 && (v.kind == vma_kind::SHARED_ANON) == (v.obj != 0)
+                && shared_ok(v.kind, v.vm_flags)
                 && v.obj <= self.header.n_objs
                 && v.obj_size == 0;
             if !ok {

@@ -347,6 +347,18 @@ fn vma_user_half() {
 }
 
 #[test]
+fn vma_private_kinds_are_private() {
+    assert_eq!(vma_broken(0, |v| v.vm_flags |= vm::SHARED), Err(Vma));
+    assert_eq!(vma_broken(1, |v| v.vm_flags |= vm::SHARED), Err(Vma));
+    assert_eq!(vma_broken(5, |v| v.vm_flags |= vm::SHARED), Err(Vma));
+}
+
+#[test]
+fn vma_shared_kinds_are_shared() {
+    assert_eq!(vma_broken(2, |v| v.vm_flags &= !vm::SHARED), Err(Vma));
+}
+
+#[test]
 fn vma_overlap() {
     assert_eq!(vma_broken(3, |v| v.start = 0x5000_2000), Err(Vma));
 }
