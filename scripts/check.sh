@@ -93,6 +93,14 @@ guest_suites() {
 	suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
 	suite race_test 1 -- /cxlfork/tests/race_test -T restore_against_delete_across_hosts
 	suite race_2host 2 -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
+	suite perm_test 1 -- /cxlfork/tests/perm_test
+	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with
+	# the command that replays it): the full count on the distro kernel, a
+	# quarter on the debug kernel (KASAN under TCG is slow).
+	local div=1
+	[ "$FL" = debug ] && div=4
+	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $((100000 / div))"
+	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $((10000 / div))"
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
 	# THP off, and a subset with the clones on a second host.
