@@ -35,6 +35,7 @@ use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, CloneStat};
 use crate::ffi::{self, Cvma, VmArea, FAULT_FALLBACK};
 use crate::file_ref::FileRef;
+use crate::kernel_util::image_gfp;
 use crate::pool::Pool;
 use crate::tiering::{Access, Place, Policy};
 use core::ffi::c_void;
@@ -43,6 +44,7 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, Mutex};
+
 
 const VM_FAULT_OOM: u32 = 0x0001;
 const VM_FAULT_SIGBUS: u32 = 0x0002;
@@ -112,9 +114,9 @@ impl CloneCtx {
         clone_nr: u32,
     ) -> Result<Arc<Self>> {
         let pin = FileRef::module_pin()?;
-        let mut slots = KVVec::with_capacity(header.n_leaves as usize, GFP_KERNEL)?;
+        let mut slots = KVVec::with_capacity(header.n_leaves as usize, image_gfp())?;
         for _ in 0..header.n_leaves {
-            slots.push(None, GFP_KERNEL)?;
+            slots.push(None, image_gfp())?;
         }
         Arc::pin_init(
             pin_init!(Self {
@@ -130,7 +132,7 @@ impl CloneCtx {
                 leaves <- new_mutex!(slots),
                 stats: Stats::new(),
             }),
-            GFP_KERNEL,
+            image_gfp(),
         )
     }
 
@@ -166,9 +168,9 @@ impl CloneCtx {
 
     /// Reads and validates leaf `k` from the pool.
     fn read_leaf(&self, k: u32) -> Result<KVec<u64>> {
-        let mut bytes = KVec::from_elem(0u8, PAGE_SIZE as usize, GFP_KERNEL)?;
+        let mut bytes = KVec::from_elem(0u8, PAGE_SIZE as usize, image_gfp())?;
         self.pool.map().read(self.base + self.header.leaves_off + u64::from(k) * PAGE_SIZE, &mut bytes)?;
-        let mut entries = KVec::from_elem(0u64, PT_ENTRIES, GFP_KERNEL)?;
+        let mut entries = KVec::from_elem(0u64, PT_ENTRIES, image_gfp())?;
         self.meta().validate_leaf(k, &bytes, &mut entries).map_err(|e| {
             pr_warn!("clone of image {:#x}: leaf {} is corrupt: {}\n", self.id, k, e.as_str());
             EBADMSG
@@ -382,10 +384,12 @@ pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fault(ctx: *const c_void, cv:
 ///
 /// As for [`cxlfork_rust_clone_fault`].
 #[no_mangle]
-pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fallback(ctx: *const c_void, file: bool) {
+pub(crate) unsafe extern "C" fn cxlfork_rust_clone_fallback(ctx: *const c_void, file: bool, count_fault: bool) {
     // SAFETY: per the contract, the VMA's reference keeps `ctx` alive.
     let ctx = unsafe { &*ctx.cast::<CloneCtx>() };
-    inc(&ctx.stats.faults);
+    if count_fault {
+        inc(&ctx.stats.faults);
+    }
     inc(if file { &ctx.stats.file_pages } else { &ctx.stats.zero_pages });
 }
 

@@ -82,3 +82,10 @@ pub(crate) fn classify_range(phys: u64, size: u64) -> Result<RangeKind> {
         _ => Err(EINVAL),
     }
 }
+
+/// Allocation flags for memory sized by an image or kept as long as a
+/// clone lives: charged to the caller's memory cgroup, and no allocator
+/// warning for a size an image asks for (the request fails with ENOMEM).
+pub(crate) fn image_gfp() -> kernel::alloc::Flags {
+    kernel::alloc::flags::GFP_KERNEL_ACCOUNT | kernel::alloc::flags::__GFP_NOWARN
+}

@@ -535,6 +535,12 @@ impl Pool {
         let off = base + LEASE_OFF + LEASE_LINE * u64::from(self.host_id);
         let line: LeaseLine = self.map.read_pod(off)?;
         let gen = s.slot.generation;
+        // This host leases another image in the same extent: `id` was
+        // deleted and its extent reused (a restore that found `id` there
+        // went stale). That lease is never overwritten.
+        if line.leased(gen).is_some_and(|other| other != id) {
+            return Err(ENOENT);
+        }
         let before = if line.holds(id, Some(gen)) && line.image_id == id { line.count } else { 0 };
         let after = f(before);
         let new = if after == 0 { LeaseLine::zeroed() } else { LeaseLine::new(id, gen, after) };

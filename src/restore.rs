@@ -27,12 +27,14 @@ use crate::abi::boxed_zeroed;
 use crate::clone::{self, CloneCtx, CvmaBox, ImageVma};
 use crate::ffi::{self, KFile, ProcState, TaskState};
 use crate::file_ref::FileRef;
+use crate::kernel_util::image_gfp;
 use crate::pool::Pool;
 use crate::{images, kernel_util, target, tiering};
 use core::ffi::c_void;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
+
 
 const PROT_READ: u64 = 1;
 const PROT_WRITE: u64 = 2;
@@ -64,9 +66,9 @@ fn open(path: &[u8], flags: u32, pos: Option<u64>) -> Result<FileRef> {
     if path.contains(&0) {
         return Err(EINVAL);
     }
-    let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    p.extend_from_slice(path, GFP_KERNEL)?;
-    p.push(0, GFP_KERNEL)?;
+    let mut p = KVec::with_capacity(path.len() + 1, image_gfp())?;
+    p.extend_from_slice(path, image_gfp())?;
+    p.push(0, image_gfp())?;
     // SAFETY: `p` is NUL-terminated; the shim returns a referenced file or an error.
     unsafe { FileRef::from_err_ptr(ffi::cxlfork_file_open(p.as_ptr(), flags, pos.unwrap_or(0), pos.is_some())) }
 }
@@ -107,10 +109,10 @@ fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
         };
         match opened {
             Ok(file) => {
-                out.fds.push(f.fd, GFP_KERNEL)?;
-                out.raw.push(file.as_ptr(), GFP_KERNEL)?;
-                out.files.push(file, GFP_KERNEL)?;
-                out.cloexec.push(f.cloexec != 0, GFP_KERNEL)?;
+                out.fds.push(f.fd, image_gfp())?;
+                out.raw.push(file.as_ptr(), image_gfp())?;
+                out.files.push(file, image_gfp())?;
+                out.cloexec.push(f.cloexec != 0, image_gfp())?;
             }
             Err(e) if skip => {
                 pr_info!("restore: skipping fd {} ({:?})\n", f.fd, e);
@@ -195,7 +197,7 @@ fn task_state(t: &TaskImage, ax: u64) -> TaskState {
 
 /// The shim's view of the image's process-wide state (on the heap).
 fn proc_state(m: &Meta<'_>) -> Result<KBox<ProcState>> {
-    let mut p = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
+    let mut p = boxed_zeroed::<ProcImage>(image_gfp())?;
     m.read_proc(&mut p).map_err(|_| EBADMSG)?;
     check_pkeys(m, &p)?;
     let mut s = ProcState::boxed()?;
@@ -308,7 +310,13 @@ fn map(p: &Planned) -> Result {
 /// Maps `p` once where it is allowed to go (a probe, unmapped at once): the
 /// checks vm_mmap would make after the point of no return, made before it.
 fn probe(p: &Planned) -> Result {
-    let (prot, flags) = p.mmap_flags();
+    let (mut prot, flags) = p.mmap_flags();
+    // An execute-only probe would allocate the caller a protection key
+    // (and change its PKRU) before the point of no return: probe it
+    // readable too, which the same checks allow or refuse.
+    if prot == PROT_EXEC {
+        prot |= PROT_READ;
+    }
     let v = &p.v;
     let at = if v.start < LOW_ADDR { v.start } else { 0 };
     // SAFETY: the file is null or referenced by `p`; the probe maps and
@@ -325,9 +333,9 @@ fn shmem_name(path: &[u8]) -> Result<KVec<u8>> {
     let p = path.strip_prefix(b"/").unwrap_or(path);
     let p = p.strip_suffix(b" (deleted)").unwrap_or(p);
     let p = if p.is_empty() || p.contains(&0) { &b"cxlfork-shared"[..] } else { p };
-    let mut n = KVec::with_capacity(p.len() + 1, GFP_KERNEL)?;
-    n.extend_from_slice(p, GFP_KERNEL)?;
-    n.push(0, GFP_KERNEL)?;
+    let mut n = KVec::with_capacity(p.len() + 1, image_gfp())?;
+    n.extend_from_slice(p, image_gfp())?;
+    n.push(0, image_gfp())?;
     Ok(n)
 }
 
@@ -336,7 +344,7 @@ fn shmem_name(path: &[u8]) -> Result<KVec<u8>> {
 /// before the point of no return (a full tmpfs or memory cgroup fails it
 /// there). Every VMA and descriptor of an object then uses the same file.
 fn shared_objects(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<FileRef>> {
-    let mut out = KVVec::with_capacity(m.header.n_objs as usize, GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(m.header.n_objs as usize, image_gfp())?;
     for i in 0..m.header.n_objs {
         let o = m.obj(i).map_err(|_| EBADMSG)?;
         let name = shmem_name(m.string(o.name_off, o.name_len).map_err(|_| EBADMSG)?)?;
@@ -350,7 +358,7 @@ fn shared_objects(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<FileRef>> {
                 check(unsafe { ffi::cxlfork_file_write_page(file.as_ptr(), page * PAGE_SIZE, src.cast_const()) })
             })?;
         }
-        out.push(file, GFP_KERNEL)?;
+        out.push(file, image_gfp())?;
     }
     Ok(out)
 }
@@ -358,13 +366,13 @@ fn shared_objects(ctx: &CloneCtx, m: &Meta<'_>) -> Result<KVVec<FileRef>> {
 /// Plans every image VMA: opens, creates and allocates what mapping it
 /// needs, probes it, and checks the totals against the caller's limits.
 fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
-    let mut out = KVVec::with_capacity(m.header.n_vmas as usize, GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(m.header.n_vmas as usize, image_gfp())?;
     let (mut total, mut data) = (0u64, 0u64);
     // The image's leaf ranges, in address order (validated): a clone VMA
     // keeps state only for those that meet it.
-    let mut leaves = KVVec::with_capacity(m.header.n_leaves as usize, GFP_KERNEL)?;
+    let mut leaves = KVVec::with_capacity(m.header.n_leaves as usize, image_gfp())?;
     for k in 0..m.header.n_leaves {
-        leaves.push(m.leaf(k).map_err(|_| EBADMSG)?.vaddr, GFP_KERNEL)?;
+        leaves.push(m.leaf(k).map_err(|_| EBADMSG)?.vaddr, image_gfp())?;
     }
     let meeting = |v: &VmaImage| {
         let lo = leaves.partition_point(|&a| a + LEAF_SPAN <= v.start);
@@ -405,7 +413,10 @@ fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
             let accountable = v.vm_flags & (vm::WRITE | vm::SHARED | vm::NORESERVE) == vm::WRITE;
             // SAFETY: reads a counter.
             let huge = accountable && pages > unsafe { ffi::cxlfork_totalram_pages() };
-            if matches!(p.kind, Kind::FilePrivate(..) | Kind::Shared(_)) || v.start < LOW_ADDR || huge {
+            // Executable anonymous memory (JIT code) may be refused by an
+            // LSM (execmem) or by the caller's MDWE.
+            let exec = v.vm_flags & vm::EXEC != 0;
+            if matches!(p.kind, Kind::FilePrivate(..) | Kind::Shared(_)) || v.start < LOW_ADDR || huge || exec {
                 probe(&p)?;
             }
             total += pages;
@@ -414,7 +425,7 @@ fn plan(m: &Meta<'_>, objs: &[FileRef]) -> Result<KVVec<Planned>> {
                 data += pages;
             }
         }
-        out.push(p, GFP_KERNEL)?;
+        out.push(p, image_gfp())?;
     }
     // SAFETY: reads current's mappings and limits.
     check(unsafe { ffi::cxlfork_check_caller(total, data, m.header.n_vmas) })?;
@@ -625,7 +636,7 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     // The lease first: only then is what the extent holds this image, and
     // stays so (see pool.rs).
     let lease = Lease::take(pool, req.id, e.offset)?;
-    let mut header = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
+    let mut header = boxed_zeroed::<ImageHeader>(image_gfp())?;
     pool.map().read(e.offset, header.as_bytes_mut())?;
     if header.validate(e.offset, e.length).is_err() || header.id != req.id {
         return Err(EBADMSG);
@@ -634,7 +645,7 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
         pr_info!("restore: image {:#x} was made by another kernel build\n", req.id);
         return Err(ENOEXEC);
     }
-    let mut meta = KVVec::from_elem(0u8, (header.leaves_off - META_OFF) as usize, GFP_KERNEL)?;
+    let mut meta = KVVec::from_elem(0u8, (header.leaves_off - META_OFF) as usize, image_gfp())?;
     pool.map().read(e.offset + META_OFF, &mut meta)?;
     Meta::validate(&header, &meta).map_err(|err| {
         pr_warn!("restore: image {:#x} is invalid: {}\n", req.id, err.as_str());
@@ -667,7 +678,7 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     }
     let task = PreparedTask::new(&ts, ctx.pin())?;
     let (exe_off, exe_len) = {
-        let mut pi = boxed_zeroed::<ProcImage>(GFP_KERNEL)?;
+        let mut pi = boxed_zeroed::<ProcImage>(image_gfp())?;
         m.read_proc(&mut pi).map_err(|_| EBADMSG)?;
         (pi.exe_off, pi.exe_len)
     };

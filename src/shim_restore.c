@@ -71,7 +71,7 @@ vm_fault_t cxlfork_rust_clone_fault(void *ctx, struct cxlfork_cvma *cv, struct v
 void cxlfork_rust_ctx_get(void *ctx);
 int cxlfork_rust_clone_access(void *ctx, u64 ia, void *buf, int len);
 void cxlfork_rust_ctx_put(void *ctx);
-void cxlfork_rust_clone_fallback(void *ctx, bool file);
+void cxlfork_rust_clone_fallback(void *ctx, bool file, bool count_fault);
 
 #define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
 
@@ -216,13 +216,16 @@ static vm_fault_t clone_fault(struct vm_fault *vmf)
 	u64 addr = vmf->address & PAGE_MASK;
 	u64 ia = cvma_ia(cv, vma, addr);
 	vm_fault_t r = CXLFORK_FAULT_FALLBACK;
+	bool counted = false;
 
-	if (!cxlfork_cvma_installed(cv, ia) && ia >= cv->img_start && ia < cv->img_end)
+	if (!cxlfork_cvma_installed(cv, ia) && ia >= cv->img_start && ia < cv->img_end) {
 		r = cxlfork_rust_clone_fault(cv->ctx, cv, vma, addr, ia);
+		counted = true;
+	}
 	if (r != CXLFORK_FAULT_FALLBACK)
 		return r;
 	/* Not (or no longer) the image's: what any process reads here. */
-	cxlfork_rust_clone_fallback(cv->ctx, cv->file_ops != NULL);
+	cxlfork_rust_clone_fallback(cv->ctx, cv->file_ops != NULL, !counted);
 	if (cv->file_ops)
 		return cv->file_ops->fault(vmf);
 	return insert_page(vma, addr, ZERO_PAGE(addr));
@@ -230,30 +233,21 @@ static vm_fault_t clone_fault(struct vm_fault *vmf)
 
 /*
  * A VMA was duplicated: split (same mm), moved by mremap (same mm) or
- * copied by fork (another mm). The copy gets its own cvma covering its own
- * range. vm_ops->open cannot fail: the allocation may not either (it is
- * small: at most the source's leaves).
+ * copied by fork (another mm). The copy gets its own copy of the cvma.
+ * vm_ops->open cannot fail: the allocation may not either (it is
+ * small: 72 bytes per 2 MiB of the image VMA that holds pages).
  */
 static void clone_open(struct vm_area_struct *vma)
 {
 	const struct cxlfork_cvma *src = vma->vm_private_data;
-	u64 first = cvma_ia(src, vma, vma->vm_start), last = cvma_ia(src, vma, vma->vm_end - PAGE_SIZE);
-	u32 i, lo = src->n_leaves, hi = 0;
-	struct cxlfork_cvma *cv;
+	struct cxlfork_cvma *cv = cvma_alloc(src->n_leaves, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
 
-	/* The source's leaves that meet [first, last] (none if it wraps). */
-	for (i = 0; i < src->n_leaves && first <= last; i++) {
-		if (src->leaves[i].ia + PMD_SIZE <= first || src->leaves[i].ia > last)
-			continue;
-		lo = min(lo, i);
-		hi = i + 1;
-	}
-	if (lo >= hi)
-		lo = hi = 0;
-	cv = cvma_alloc(hi - lo, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
-	memcpy(cv, src, sizeof(*cv));
-	cv->n_leaves = hi - lo;
-	memcpy(cv->leaves, src->leaves + lo, (hi - lo) * sizeof(cv->leaves[0]));
+	/*
+	 * All of the source's leaves, not only those meeting the new range:
+	 * the pieces of a split may merge again (mprotect back), and the
+	 * surviving piece must then still know every image page of the whole.
+	 */
+	memcpy(cv, src, struct_size(src, leaves, src->n_leaves));
 	if (vma->vm_mm != src->mm) {
 		/* fork: the child's copy of a wipe-on-fork VMA reads zero. */
 		cv->mm = vma->vm_mm;

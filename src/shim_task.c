@@ -299,8 +299,9 @@ int cxlfork_target_run(struct cxlfork_target *t, void *arg, int after, struct fi
 			job_put(job);
 			return left ? -EINTR : -ETIMEDOUT;
 		}
-		/* Running: it finishes in bounded time (and uses arg). */
-		wait_for_completion(&job->done);
+		/* Running: it uses arg until it is done, which takes as long
+		 * as the copy (not counted as a hung task: TASK_IDLE). */
+		wait_for_completion_state(&job->done, TASK_IDLE);
 	}
 	err = job->result;
 	/* Return once a stopped target is stopped again, as callers expect. */
@@ -503,12 +504,14 @@ int cxlfork_target_proc(struct cxlfork_target *t, struct cxlfork_proc_state *out
 	out->dumpable = task_dumpable(task);
 	out->coredump_filter = (__mm_flags_get_word(mm) & MMF_DUMP_FILTER_MASK) >> MMF_DUMP_FILTER_SHIFT;
 	out->mm_flags = image_mm_flags(mm);
-#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
-	out->pkey_map = mm->context.pkey_allocation_map;
-	out->exec_only_pkey = (u32)(s32)mm->context.execute_only_pkey;
-#else
+	/* Without OSPKE the mm's key fields were never set up (zero). */
 	out->pkey_map = 1;
 	out->exec_only_pkey = U32_MAX;
+#ifdef CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		out->pkey_map = mm->context.pkey_allocation_map;
+		out->exec_only_pkey = (u32)(s32)mm->context.execute_only_pkey;
+	}
 #endif
 	out->realtime_ns = ktime_get_real_ns();
 	out->monotonic_ns = ktime_get_ns();

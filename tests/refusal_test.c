@@ -12,9 +12,13 @@
  * file changed since the checkpoint, an executable mapping of a file on a
  * mount now noexec, a mapping below mmap_min_addr for a caller without
  * CAP_SYS_RAWIO, a sealed mapping in the caller, a caller sharing its file
- * table. Then the same image restores fine without the condition.
+ * table or its mm, a caller with a thread, a private writable mapping
+ * larger than this host's memory (the original made it under
+ * overcommit_memory=1, as on a bigger host; the restore finds the default
+ * heuristic). Then the same image restores fine without the condition.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -43,7 +47,9 @@
 /* A clone of the workload exits with this: the restore went through. */
 #define CLONE_EXIT 200
 
-enum { W_LOW = 1 };
+enum { W_LOW = 1, W_HUGE = 2 };
+/* W_HUGE: a private writable mapping of this size (the guest has 1-2 GiB). */
+#define HUGE_SIZE (64UL << 30)
 
 /* The workload: an executable mapping of RX_FILE, fd HIGH_FD open, an
  * mprotect'ed read-only region written before, optionally a page at
@@ -71,6 +77,13 @@ static pid_t workload(int flags, __u64 *id)
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != (void *)LOW_ADDR)
 				_exit(91);
 			*(volatile char *)LOW_ADDR = 1;
+		}
+		if (flags & W_HUGE) {
+			char *h = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (h == MAP_FAILED)
+				_exit(89);
+			h[0] = 1;
 		}
 		setrlimit(RLIMIT_NOFILE, &nofile);
 		fd = open(RX_FILE, O_RDONLY);
@@ -127,7 +140,7 @@ static int stub_args(__u64 id, char *buf, size_t len, char **argv, int max)
 	return n;
 }
 
-enum cond { C_NONE, C_AS, C_NOFILE, C_SEAL, C_SHARED_FILES, C_NOBODY };
+enum cond { C_NONE, C_AS, C_NOFILE, C_SEAL, C_SHARED_FILES, C_SHARED_MM, C_THREAD, C_NOBODY };
 
 static int sleeper(void *arg)
 {
@@ -135,6 +148,13 @@ static int sleeper(void *arg)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pause();
 	return 0;
+}
+
+static void *thread_sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
 }
 
 /* Restores image id in a child under condition c; returns its wait status. */
@@ -174,6 +194,20 @@ static int restore_under(__u64 id, enum cond c)
 			static char stack[64 << 10];
 
 			if (clone(sleeper, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL) < 0)
+				_exit(97);
+			break;
+		}
+		case C_SHARED_MM: {	/* a CLONE_VM child, not a thread of it */
+			static char stack[64 << 10];
+
+			if (clone(sleeper, stack + sizeof(stack), CLONE_VM | SIGCHLD, NULL) < 0)
+				_exit(97);
+			break;
+		}
+		case C_THREAD: {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, thread_sleeper, NULL))
 				_exit(97);
 			break;
 		}
@@ -255,6 +289,45 @@ TEST_F(refuse, sealed_mapping_in_the_caller)
 TEST_F(refuse, caller_sharing_its_file_table)
 {
 	ASSERT_REFUSED(restore_under(self->id, C_SHARED_FILES), EBUSY);
+}
+
+TEST_F(refuse, caller_sharing_its_mm)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_SHARED_MM), EBUSY);
+}
+
+TEST_F(refuse, caller_with_a_thread)
+{
+	ASSERT_REFUSED(restore_under(self->id, C_THREAD), EBUSY);
+}
+
+/* A mapping the original could make where memory is plentiful (here:
+ * overcommit_memory=1) and this host's heuristic refuses. */
+TEST_F(refuse, mapping_larger_than_this_hosts_memory)
+{
+	__u64 id;
+	pid_t orig;
+	char cmd[96];
+	int st, st2;
+
+	ASSERT_EQ(0, system("echo 1 > /proc/sys/vm/overcommit_memory"));
+	orig = workload(W_HUGE, &id);
+	ASSERT_EQ(0, system("echo 0 > /proc/sys/vm/overcommit_memory"));
+	ASSERT_LT(0, orig);
+	ASSERT_NE(0, id);
+	st = restore_under(id, C_NONE);
+	/* Where the memory is there (as the original had it), it restores. */
+	ASSERT_EQ(0, system("echo 1 > /proc/sys/vm/overcommit_memory"));
+	st2 = restore_under(id, C_NONE);
+	ASSERT_EQ(0, system("echo 0 > /proc/sys/vm/overcommit_memory"));
+	kill(orig, SIGKILL);
+	waitpid(orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	system(cmd);
+	ASSERT_REFUSED(st, ENOMEM);
+	ASSERT_TRUE(WIFEXITED(st2));
+	ASSERT_EQ(CLONE_EXIT, WEXITSTATUS(st2));
 }
 
 TEST_F(refuse, mapped_file_changed)

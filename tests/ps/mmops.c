@@ -5,7 +5,7 @@
  * place (the new pages read zero for anonymous memory, the file's bytes for
  * a private file mapping), mremap moving a region (its bytes follow it, the
  * old range is gone) and shrinking it, munmap of a part, mprotect both
- * ways, MADV_DONTNEED on anonymous memory (reads ZERO afterwards, as in any
+ * ways (and a split merged again before any page was touched), MADV_DONTNEED on anonymous memory (reads ZERO afterwards, as in any
  * process) and on a private file mapping (reads the file again, private
  * copies dropped), brk shrinking and growing (pages beyond the break are
  * gone, regrown ones read zero) and the heap labelled [heap].
@@ -16,7 +16,7 @@
 #define FSEED 0x3003f11eULL
 static const char *path = PS_FILES "/mmops.dat";
 
-static char *grow, *move, *dn, *prot, *unm, *fgrow, *fdn, *target, *brk0;
+static char *grow, *move, *dn, *prot, *remerge, *unm, *fgrow, *fdn, *target, *brk0;
 
 static void install(void)
 {
@@ -54,6 +54,9 @@ static void setup(void)
 	prot = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	PS_SETUP(prot != MAP_FAILED);
 	ps_fill(prot, 8 * PAGE, 0x960);
+	remerge = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	PS_SETUP(remerge != MAP_FAILED);
+	ps_fill(remerge, 8 * PAGE, 0x970);
 	unm = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	PS_SETUP(unm != MAP_FAILED);
 	ps_fill(unm, 8 * PAGE, 0x0a0);
@@ -138,6 +141,11 @@ static void verify(void)
 	CHECK_PAT(prot + 2 * PAGE, 2 * PAGE, 0x961);
 	CHECK_PAT(prot, 2 * PAGE, 0x960);
 	CHECK_PAT_AT(prot + 4 * PAGE, 4 * PAGE, 0x960, 4 * PAGE);
+	/* Split and merged again before any page was read: every page still
+	 * holds its bytes. */
+	CHECK_OK(mprotect(remerge + 2 * PAGE, 2 * PAGE, PROT_READ));
+	CHECK_OK(mprotect(remerge + 2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE));
+	CHECK_PAT(remerge, 8 * PAGE, 0x970);
 	/* munmap a part. */
 	CHECK_OK(munmap(unm + 2 * PAGE, 2 * PAGE));
 	CHECK(ps_probe(unm + 2 * PAGE, 0) == SIGSEGV && ps_probe(unm + 3 * PAGE, 0) == SIGSEGV,

@@ -113,7 +113,9 @@ impl DirEntry {
             && id_host(self.id) == host
             && self.offset >= start
             && self.offset.is_multiple_of(PAGE_SIZE)
-            && self.length > 0
+            // At least the header and the lease page: a restore writes its
+            // lease line before it reads the header.
+            && self.length >= super::image::META_OFF
             && self.length.is_multiple_of(PAGE_SIZE)
             && self.offset.checked_add(self.length).is_some_and(|e| e <= end)
             && self.reserved == [0; 12];

@@ -102,6 +102,14 @@ impl LeaseLine {
         }
         self.image_id == image_id && self.count != 0 && holder_gen == Some(self.attach_gen)
     }
+
+    /// The image an intact line leases for a holder of generation
+    /// `holder_gen` (a torn or empty line, or one of another generation,
+    /// leases none).
+    pub fn leased(&self, holder_gen: u64) -> Option<u64> {
+        let sealed = self.checksum == crc32c(&self.as_bytes()[..core::mem::offset_of!(Self, checksum)]);
+        (sealed && self.count != 0 && self.attach_gen == holder_gen).then_some(self.image_id)
+    }
 }
 /// Upper bounds that keep every count and size sane.
 pub const MAX_VMAS: u32 = 65536;
@@ -113,6 +121,9 @@ pub const MAX_STRINGS: u32 = 16 << 20;
 pub const MAX_FPU: u32 = 64 << 20;
 /// Descriptors are below this (the kernel's nr_open ceiling).
 pub const MAX_FD: u32 = 1 << 20;
+/// Most upper page-table pages a 47-bit user half can have: the root, a
+/// PUD table per user root entry, a PMD table per PUD entry.
+pub const MAX_UPPER: u32 = 1 + (PT_ENTRIES as u32 / 2) * (1 + PT_ENTRIES as u32);
 /// Most shared objects an image records.
 pub const MAX_OBJS: u32 = 65536;
 /// Most tasks (threads) an image records.
@@ -767,7 +778,7 @@ impl ImageLayout {
         if n_tasks == 0 || n_tasks > MAX_TASKS {
             return None;
         }
-        if n_leaves > (1 << 24) || n_upper > (1 << 20) || n_data > (1 << 40) {
+        if n_leaves > (1 << 24) || n_upper > MAX_UPPER || n_data > (1 << 40) {
             return None;
         }
         let vmas_off = META_OFF;
@@ -1130,8 +1141,10 @@ impl<'a> Meta<'a> {
             reserved |= field(core::mem::offset_of!(ProcImage, reserved) + 8 * i)?;
         }
         // Protection keys: 16 (key 0 always allocated); the execute-only
-        // key one of them, or none.
-        let pkeys_ok = pkey_map & 1 != 0 && pkey_map < 1 << 16 && (exec_only == u32::MAX || exec_only < 16);
+        // key none, or an allocated key other than 0.
+        let pkeys_ok = pkey_map & 1 != 0
+            && pkey_map < 1 << 16
+            && (exec_only == u32::MAX || (exec_only != 0 && exec_only < 16 && pkey_map & (1 << exec_only) != 0));
         if mm_flags & !mmf::ALL != 0 || proc_flags & !procf::ALL != 0 || dumpable > 2 || reserved != 0 || umask > 0o777 || !pkeys_ok {
             return Err(ImageError::State);
         }

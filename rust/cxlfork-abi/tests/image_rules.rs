@@ -144,11 +144,11 @@ fn hdr_count_upper() {
     bound(
         |h| {
             h.n_leaves = 1 << 19;
-            h.n_upper = 1 << 20;
+            h.n_upper = MAX_UPPER;
         },
         |h| {
             h.n_leaves = 1 << 19;
-            h.n_upper = (1 << 20) + 1;
+            h.n_upper = MAX_UPPER + 1;
         },
     );
 }
@@ -609,8 +609,17 @@ fn proc_pkey_map_16_keys() {
 
 #[test]
 fn proc_exec_only_pkey() {
-    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, exec_only_pkey), |v| *v = 15), Ok(()));
-    assert_eq!(proc_broken::<u32>(offset_of!(ProcImage, exec_only_pkey), |v| *v = 16), Err(State));
+    let with = |map: u32, key: u32| {
+        let mut img = valid();
+        img.edit_proc::<u32>(offset_of!(ProcImage, pkey_map), |v| *v = map);
+        img.edit_proc::<u32>(offset_of!(ProcImage, exec_only_pkey), |v| *v = key);
+        img.reseal();
+        img.meta()
+    };
+    assert_eq!(with(1 | 1 << 15, 15), Ok(()));
+    assert_eq!(with(1, 15), Err(State), "not allocated");
+    assert_eq!(with(0xffff, 0), Err(State), "key 0");
+    assert_eq!(with(0xffff, 16), Err(State));
 }
 
 #[test]
@@ -1024,4 +1033,23 @@ fn leaf_unmapped_entry_zero() {
 fn leaf_mapped_count() {
     assert_eq!(leaf_broken(1, |i| i.edit_leaf_index(1, |li| li.mapped += 1)), Err(PageTable));
     assert_eq!(leaf_broken(1, |i| i.edit_leaf_index(1, |li| li.mapped -= 1)), Err(PageTable));
+}
+
+// ---------------------------------------------------------------------------
+// LeaseLine
+
+#[test]
+fn lease_line_leased_only_when_intact_live_and_current() {
+    let l = LeaseLine::new(7, 3, 2);
+    assert_eq!(l.leased(3), Some(7));
+    assert_eq!(l.leased(4), None, "another attach generation");
+    let mut torn = l;
+    torn.count = 5;
+    assert_eq!(torn.leased(3), None, "checksum no longer matches");
+    assert!(torn.holds(99, Some(3)), "a torn line holds any image (delete stays safe)");
+    let mut zero = LeaseLine::new(7, 3, 1);
+    zero.count = 0;
+    zero.checksum = LeaseLine::new(7, 3, 0).checksum;
+    assert_eq!(zero.leased(3), None, "no clones");
+    assert_eq!(LeaseLine::zeroed().leased(0), None);
 }

@@ -283,6 +283,12 @@ fn dir_length_not_zero() {
 }
 
 #[test]
+fn dir_length_holds_header_and_lease_page() {
+    assert_eq!(entry_broken(|e| e.length = PAGE_SIZE), Err(DirError::BadEntry));
+    assert!(entry_broken(|e| e.length = 2 * PAGE_SIZE).is_ok());
+}
+
+#[test]
 fn dir_length_aligned() {
     assert_eq!(entry_broken(|e| e.length += 512), Err(DirError::BadEntry));
 }
