@@ -74,6 +74,11 @@ void cxlfork_rust_ctx_put(void *ctx);
 void cxlfork_rust_clone_fallback(void *ctx, bool file, bool count_fault);
 
 #define CVMA_WIPED	1	/* a wiped fork child's VMA: nothing from the image */
+/* Anonymous clone VMAs' page offsets: user page + (image VMA + 1) << this.
+ * User pages are below 2^35, image VMAs at most 2^16: offsets of different
+ * image VMAs never meet, and the image address ((offset << PAGE_SHIFT) +
+ * delta, with delta = -(tag << PAGE_SHIFT)) never overflows. */
+#define CVMA_TAG_SHIFT	35
 
 /* Which pages of one 2 MiB range of image addresses were installed. */
 struct cvma_leaf {
@@ -333,7 +338,18 @@ int cxlfork_make_clone_vma(u64 addr, u64 len, void *ctx, struct cxlfork_cvma *cv
 	} else {
 		if (vma->vm_ops || vma->vm_pgoff != addr >> PAGE_SHIFT)
 			goto out;
-		cv->delta = 0;
+		/*
+		 * A page offset tagged with the image VMA: no VMA made another
+		 * way, and no clone VMA of another image VMA, continues it, so
+		 * the kernel never merges this VMA into a neighbour (which
+		 * would take over image pages not installed yet: they would
+		 * read zero); pieces of it merge again. THP alignment is kept
+		 * (the tag is a multiple of HPAGE_PMD_NR pages). The VMA is
+		 * new and has no anon_vma: nothing indexes its offset yet.
+		 */
+		vma_start_write(vma);
+		vma->vm_pgoff += (u64)(img + 1) << CVMA_TAG_SHIFT;
+		cv->delta = -(((u64)(img + 1) << CVMA_TAG_SHIFT) << PAGE_SHIFT);
 	}
 	cv->ctx = ctx;
 	cv->mm = mm;
