@@ -399,6 +399,13 @@ fn workload(kind: Kind, dev: i32) -> ! {
             add_region(r, 64 << 10);
             // Reserved address space.
             mmap_anon(1 << 20, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_NORESERVE);
+            // A large private writable mapping without commit charge, one
+            // page touched (a runtime's heap arena): restored NORESERVE, it
+            // costs nothing; a mutation that drops NORESERVE asks the
+            // restoring host to commit 4 GiB.
+            let big = mmap_anon(4 << 30, rw, libc::MAP_PRIVATE | libc::MAP_NORESERVE);
+            fill(big, PAGE, 9);
+            add_region(big, PAGE);
             // Some heap.
             // SAFETY: a fresh heap allocation.
             let h = unsafe { libc::malloc(20000) }.cast::<u8>();
@@ -1699,23 +1706,6 @@ fn main() {
     if let Err(e) = ioctl(dev, uapi::IOC_POOL_INFO, &mut info) {
         bail(format!("POOL_INFO: {}", strerror(e)));
     }
-    let dax = std::env::var("CXLFORK_DAX").unwrap_or_else(|_| "/dev/dax0.0".into());
-    let daxf = std::fs::OpenOptions::new().read(true).write(true).open(&dax).unwrap_or_else(|e| bail(format!("{dax}: {e}")));
-    // SAFETY: maps the whole device-dax node shared (offset 0, 2 MiB aligned).
-    let map = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            info.pool_size as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            std::os::fd::AsRawFd::as_raw_fd(&daxf),
-            0,
-        )
-    };
-    if map == libc::MAP_FAILED {
-        bail(format!("mmap {dax}: {}", strerror(errno())));
-    }
-    let pool = Pool { map: map.cast(), size: info.pool_size };
     // A crashing clone must not dump core into the guest's RAM, nor log
     // its user-space fault ("traps: ... general protection fault", which
     // qemu/run would take for a kernel report).
@@ -1733,6 +1723,26 @@ fn main() {
     for kind in [Kind::Maps, Kind::Small, Kind::Fpu, Kind::Pid] {
         ids.push((kind, make_image(kind, dev).unwrap_or_else(|e| bail(format!("checkpoint of the {kind:?} workload: {e}")))));
     }
+    // The pool is mapped only now: a workload (a fork of this process)
+    // would otherwise carry the mapping, and its clones the whole pool,
+    // writable.
+    let dax = std::env::var("CXLFORK_DAX").unwrap_or_else(|_| "/dev/dax0.0".into());
+    let daxf = std::fs::OpenOptions::new().read(true).write(true).open(&dax).unwrap_or_else(|e| bail(format!("{dax}: {e}")));
+    // SAFETY: maps the whole device-dax node shared (offset 0, 2 MiB aligned).
+    let map = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            info.pool_size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&daxf),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        bail(format!("mmap {dax}: {}", strerror(errno())));
+    }
+    let pool = Pool { map: map.cast(), size: info.pool_size };
     for (kind, id) in ids {
         let Some(ii) = list_images(dev).into_iter().find(|i| i.id == id) else { bail(format!("image {id:#x} not listed")) };
         let mut orig = vec![0u8; ii.size as usize];
