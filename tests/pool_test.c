@@ -189,12 +189,12 @@ TEST_F(pool, attach_bad_input_leaves_nothing)
 	 * pool (host 7, the last slot, attaches), and a format for 2 hosts
 	 * asked of host 2 (refused before the superblock is written). */
 	a = base; a.host_id = CXLFORK_DEFAULT_HOSTS;
-	refused(_metadata, self->fd, &a, "host id beyond the pool's slots", NULL);
+	refused(_metadata, self->fd, &a, "host id beyond the pool's slots", "host id 8 is beyond the pool's 8 host slots");
 	a.host_id = CXLFORK_DEFAULT_HOSTS - 1;
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_POOL_ATTACH, &a));
 	ASSERT_EQ(0, detach(self->fd));
 	a = fmt; a.max_hosts = 2; a.host_id = 2;
-	refused(_metadata, self->fd, &a, "host id beyond the slots of the format", NULL);
+	refused(_metadata, self->fd, &a, "host id beyond the slots of the format", "host id 2 is beyond the pool's 2 host slots");
 	ASSERT_EQ(0, memcmp(uuid, head + 16, 16)) TH_LOG("the refused format rewrote the superblock");
 
 	/* Larger struct with unknown non-zero bytes; bad pointers. */
