@@ -289,8 +289,9 @@ static unsigned int newest_race_image(int fd, unsigned int after, __u64 *id)
 
 /*
  * Restore against delete across hosts (qemu/run --hosts 2; skipped on one):
- * host 0 publishes image race-N, deletes it after a random delay (EBUSY
- * while host 1's clone holds a lease in it) and reuses its extent at once
+ * host 0 publishes image race-N, deletes it after a random delay (even
+ * rounds) or once host 1 holds a lease on it (odd rounds; EBUSY while host
+ * 1's clone holds a lease in it) and reuses its extent at once
  * for race-N+1; host 1 restores each race-N it sees. A clone must see only
  * its own image's bytes (through this host's cache, which held the
  * extent's previous image), or its restore must find the image gone.
@@ -312,7 +313,20 @@ TEST_F_TIMEOUT(race, restore_against_delete_across_hosts, 900)
 
 			id = self_image((unsigned char)i, 300, &orig);
 			ASSERT_NE(0, id);
-			usleep((200 + rnd(1500)) * 1000);
+			if (i % 2) {
+				/* Odd rounds: delete once host 1 holds a lease (a
+				 * debug kernel restores slower than any fixed delay). */
+				struct cxlfork_stat st = { .size = sizeof(st), .id = id };
+
+				for (int t = 0; t < 600; t++) {
+					ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+					if (st.info.leases)
+						break;
+					usleep(100 * 1000);
+				}
+			} else {
+				usleep((200 + rnd(1500)) * 1000);
+			}
 			for (int tries = 0; (del = delete_image(self->fd, id)) == -EBUSY && tries < 1500; tries++)
 				usleep(20 * 1000);
 			ASSERT_EQ(0, del) TH_LOG("round %d: delete: %s", i, strerror(-del));
