@@ -147,7 +147,9 @@ guest_suites() {
 	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $images"
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
-	# THP off, and a subset with the clones on a second host. The debug
+	# THP off, and a subset with the clones on a second host (checkpointed
+	# by pid: the mode only changes how host 0 checkpoints, which the
+	# one-host cells cover; the restore on host 1 is the same). The debug
 	# kernel runs every aspect checkpointed by pid (the target's own
 	# task_work: the path a self-checkpoint shares) under every policy;
 	# and the one-host runtime test; the self mode, THP-off and two-host
@@ -162,7 +164,7 @@ guest_suites() {
 	suite ps_thp_never 1 --timeout 900 --include "$ROOT/build/ps" -- \
 		'echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh -t anon mmops stack thp regs -m pid self'
 	suite ps_2host 2 --timeout 1800 --include "$ROOT/build/ps" -- \
-		/cxlfork/bin/run.sh --two-hosts -t anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
+		/cxlfork/bin/run.sh --two-hosts -m pid -t anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
 	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
 	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_test.sh
 	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_2host_test.sh
