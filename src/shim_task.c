@@ -232,6 +232,10 @@ static void job_fn(struct callback_head *cb)
 	} else {
 		self.mm = current->mm;
 		job->result = cxlfork_rust_ckpt_job(job->arg, &self);
+		/* Killed midway (GUP stops short on a fatal signal): whatever
+		 * failed, the cause is the target's death. */
+		if (job->result && fatal_signal_pending(current))
+			job->result = -ESRCH;
 	}
 	if (job->after == 2 && !job->result)
 		send_sig(SIGKILL, current, 1);
