@@ -60,12 +60,13 @@ RT=(--root "$ROOT/build/runtimes/python3" --root "$ROOT/build/runtimes/perl" --i
 # results reported in order afterwards (flush_suites): a debug-kernel
 # guest keeps about one core busy, so two fill the machine.
 LANES=1 QUEUE=() LANE_PIDS=()
+suite_title() { echo "$1${FL_TAG} ($2 guest$([ "$2" = 1 ] || echo s))"; } # name hosts
 suite() { # name hosts runner-args... -- command
 	local name=$1 hosts=$2; shift 2
 	if [ -n "${CHECK_SUITES:-}" ] && ! [[ " $CHECK_SUITES " == *" $name "* ]]; then return 0; fi
 	local out=$LOG/$FL/$name
 	if [ "$LANES" -le 1 ]; then
-		step "kselftest: $name${FL_TAG} ($hosts guest$([ "$hosts" = 1 ] || echo s))"
+		step "kselftest: $(suite_title "$name" "$hosts")"
 		run_suite "$out" "$hosts" "$@"
 		report_suite "$name" "$hosts"
 		return 0
@@ -78,7 +79,7 @@ suite() { # name hosts runner-args... -- command
 		[ "${#LANE_PIDS[@]}" -lt "$LANES" ] && break
 		sleep 1
 	done
-	info "started $name${FL_TAG} ($hosts guest$([ "$hosts" = 1 ] || echo s))"
+	info "started $(suite_title "$name" "$hosts")"
 	run_suite "$out" "$hosts" "$@" &
 	LANE_PIDS+=($!) QUEUE+=("$name $hosts")
 }
@@ -91,8 +92,8 @@ flush_suites() {
 	local pid q
 	for pid in "${LANE_PIDS[@]}"; do wait "$pid" || true; done
 	for q in "${QUEUE[@]}"; do
-		step "kselftest: ${q% *}${FL_TAG} (${q#* } guest$([ "${q#* }" = 1 ] || echo s))"
-		report_suite ${q% *} ${q#* }
+		step "kselftest: $(suite_title "${q% *}" "${q#* }")"
+		report_suite "${q% *}" "${q#* }"
 	done
 	LANE_PIDS=() QUEUE=()
 }
@@ -130,15 +131,25 @@ same_uuid() { # dir
 # and runtime suites run on the distro kernel only. Every debug guest still
 # loads the module, attaches and formats its pool, detaches and unloads it
 # before kmemleak's scan. CHECK_FLAVOURS=debug alone runs everything on it.
+# Fuzz iterations of a make check: with both flavours, 95% of each total on
+# the distro kernel and 5% on the debug kernel (an image costs ~10x more
+# there); one flavour alone runs the whole total.
+fuzz_share() { # total
+	if [ "$(wc -w <<< "$FLAVOURS")" -le 1 ]; then echo "$1"
+	elif [ "$FL" = debug ]; then echo $(($1 / 20))
+	else echo $(($1 - $1 / 20)); fi
+}
+IOCTLS=100000 IMAGES=10000
+
 debug_suites() {
-	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM 500"
+	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite restore_test 1 -- /cxlfork/tests/restore_test
 	suite perm_test 1 -- /cxlfork/tests/perm_test
 	suite race_test 1 -- /cxlfork/tests/race_test -T restore_against_delete_across_hosts
 	suite race_2host 2 -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
 	suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
 	suite refusal_test 1 -- /cxlfork/tests/refusal_test
-	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM 5000"
+	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS)"
 }
 
 guest_suites() {
@@ -155,14 +166,9 @@ guest_suites() {
 	suite race_2host 2 -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
 	suite perm_test 1 -- /cxlfork/tests/perm_test
 	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with
-	# the command that replays it). With both flavours, 95% of each count
-	# here and 5% on the debug kernel (debug_suites; an image costs ~10x
-	# more there): 100000 ioctls and 10000 images per make check; one
-	# flavour alone runs the full counts.
-	local ioctls=100000 images=10000
-	if [ "$(wc -w <<< "$FLAVOURS")" -gt 1 ]; then ioctls=95000 images=9500; fi
-	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $ioctls"
-	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $images"
+	# the command that replays it); fuzz_share splits the counts.
+	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS)"
+	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
 	# THP off, and a subset with the clones on a second host (checkpointed
