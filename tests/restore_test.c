@@ -847,6 +847,110 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 	ASSERT_LE(0, self->fd);
 }
 
+/* CRC-32C (Castagnoli), as the on-pool format seals its structures. */
+static __u32 crc32c(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	__u32 c = ~0U;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
+	}
+	return ~c;
+}
+
+/* The pool's host slot N (the superblock is page 0), as pool_test maps it. */
+#define SLOT_OFF(id) (4096ULL * (1 + (id)))
+
+/*
+ * A host that died while its clones held a lease must not block DELETE
+ * forever: its lease lines count only under its current attach generation,
+ * so taking over its slot (the operator's "that host is gone") lapses them.
+ * Host 1 is simulated as a host that died attached (its slot saved while
+ * attached and written back after detaching, as pool_test does) with a
+ * sealed lease line on our image.
+ */
+TEST_F_TIMEOUT(rst, dead_hosts_lease_lapses_when_its_slot_is_taken_over, 120)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	struct cxlfork_stat st = { .size = sizeof(st) };
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	struct cxlfork_pool_info info;
+	struct { __u64 image_id, attach_gen, count, reserved[4]; __u32 checksum, pad; } line = { 0 };
+	unsigned long long pbase, psize, base = 0;
+	unsigned char saved[4096], *head, *img;
+	int dfd;
+	pid_t orig;
+	__u64 id = make_image(_metadata, M_VERIFY, &orig), gen1;
+
+	finish_original(_metadata, orig);
+	ASSERT_EQ(64, sizeof(line));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
+	for (unsigned int i = 0; i < l.count; i++)
+		if (infos[i].id == id)
+			base = infos[i].base;
+	ASSERT_NE(0, base);
+	ASSERT_EQ(0, dax_range(dax_dev(), &pbase, &psize));
+	dfd = open(dax_dev(), O_RDWR);
+	ASSERT_LE(0, dfd);
+	head = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, head);
+	img = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
+	ASSERT_NE(MAP_FAILED, img);
+	img += base & (2 * MIB - 1);
+
+	/* Host 1 attaches and "dies" attached. */
+	ASSERT_EQ(0, detach(self->fd));
+	ASSERT_EQ(0, attach(self->fd, pbase, psize, 1, 0));
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	gen1 = info.hosts[1].generation;
+	memcpy(saved, head + SLOT_OFF(1), sizeof(saved));
+	ASSERT_EQ(0, detach(self->fd));
+	memcpy(head + SLOT_OFF(1), saved, sizeof(saved));
+	ASSERT_EQ(0, attach(self->fd, pbase, psize, 0, 0));
+	/* ... holding a lease on the image: a sealed line in its row. */
+	line.image_id = id;
+	line.attach_gen = gen1;
+	line.count = 1;
+	line.checksum = crc32c(&line, offsetof(typeof(line), checksum));
+	memcpy(img + 4096 + 64 * 1, &line, sizeof(line));
+
+	st.id = d.id = id;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+	ASSERT_EQ(1, st.info.leases);
+	ASSERT_EQ(-EBUSY, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+	/* The same line under another generation holds nothing. */
+	line.attach_gen = gen1 + 1;
+	line.checksum = crc32c(&line, offsetof(typeof(line), checksum));
+	memcpy(img + 4096 + 64 * 1, &line, sizeof(line));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+	ASSERT_EQ(0, st.info.leases);
+	line.attach_gen = gen1;
+	line.checksum = crc32c(&line, offsetof(typeof(line), checksum));
+	memcpy(img + 4096 + 64 * 1, &line, sizeof(line));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+	ASSERT_EQ(1, st.info.leases);
+
+	/* Host 1's slot is held: attaching as it needs TAKEOVER, which starts
+	 * a new generation; its old lease lapses and DELETE goes through. */
+	ASSERT_EQ(0, detach(self->fd));
+	ASSERT_EQ(-EBUSY, attach(self->fd, pbase, psize, 1, 0));
+	ASSERT_EQ(0, attach(self->fd, pbase, psize, 1, CXLFORK_ATTACH_TAKEOVER));
+	ASSERT_EQ(0, pool_info(self->fd, &info));
+	ASSERT_EQ(gen1 + 1, info.hosts[1].generation);
+	ASSERT_EQ(0, detach(self->fd));
+	ASSERT_EQ(0, attach(self->fd, pbase, psize, 0, 0));
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
+	ASSERT_EQ(0, st.info.leases);
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+	munmap(img - (base & (2 * MIB - 1)), 4 * MIB);
+	munmap(head, 2 * MIB);
+	close(dfd);
+}
+
 /* A shared file mapping is mapped shared from the reopened file again: the
  * clone sees the file's bytes and its writes reach the file. */
 TEST_F_TIMEOUT(rst, shared_file_mapping_is_shared_again, 120)
