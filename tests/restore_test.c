@@ -847,6 +847,87 @@ TEST_F_TIMEOUT(rst, leases_block_delete_and_unload_until_clones_exit, 120)
 	ASSERT_LE(0, self->fd);
 }
 
+/*
+ * A process with tens of thousands of mappings (a JIT, a large heap allocator
+ * with guard pages) checkpoints and restores: the VMA table (~180 bytes a
+ * mapping) and the restore's per-VMA plan are several MiB, beyond what
+ * kmalloc gives (4 MiB): they are vmalloc-backed. One-page VMAs alternate
+ * between read-write and read-only; every 200th page holds a value.
+ */
+#define MANY_VMAS 40000
+
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0, c;
+
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static int many_vmas_clone(unsigned char *m)
+{
+	if (count_maps() < MANY_VMAS)
+		return 81;
+	for (int i = 0; i < MANY_VMAS; i += 200)
+		if (m[(size_t)i * PAGE] != (unsigned char)(i / 200 + 1))
+			return 82;
+	for (int i = 1; i < MANY_VMAS; i += 2)
+		if (m[(size_t)i * PAGE])
+			return 83;
+	/* The writable ones still are, and writes are the clone's own. */
+	for (int i = 0; i < MANY_VMAS; i += 2)
+		m[(size_t)i * PAGE + 1] = 0x77;
+	return 0;
+}
+
+TEST_F_TIMEOUT(rst, forty_thousand_vmas, 900)
+{
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	int p[2], status;
+	__u64 id = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	if (pid == 0) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		unsigned char *m = mmap(NULL, (size_t)MANY_VMAS * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int fd, r;
+
+		close(p[0]);
+		if (m == MAP_FAILED)
+			_exit(90);
+		for (int i = 0; i < MANY_VMAS; i += 2)
+			if (mprotect(m + (size_t)i * PAGE, PAGE, PROT_READ | PROT_WRITE))
+				_exit(91);
+		for (int i = 0; i < MANY_VMAS; i += 200)
+			m[(size_t)i * PAGE] = i / 200 + 1;
+		fd = open(CXLFORK_DEV, O_RDWR);
+		strcpy(c.name, "many-vmas");
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0)
+			_exit(many_vmas_clone(m));
+		if (r < 0)
+			_exit(92);
+		if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+			_exit(93);
+		_exit(many_vmas_clone(m));
+	}
+	close(p[1]);
+	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
+	close(p[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EXITED(0, status);
+	ASSERT_EQ(0, restore_cmd(id, "--policy mow"));
+	d.id = id;
+	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+}
+
 /* CRC-32C (Castagnoli), as the on-pool format seals its structures. */
 static __u32 crc32c(const void *data, size_t len)
 {
