@@ -9,7 +9,7 @@ mkdir -p "$RT"
 POLICIES=${RT_POLICIES:-mow moa ht}
 TIMEOUT=${RT_TIMEOUT:-300}
 CLONE_TIMEOUT=${RT_CLONE_TIMEOUT:-120}
-RUNTIMES_ALL="python3 perl"
+RUNTIMES_ALL=${RT_RUNTIMES:-python3 perl}
 N=0 FAILED=0
 
 ok() { N=$((N + 1)); echo "ok $N - $*"; }

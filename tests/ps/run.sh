@@ -3,9 +3,10 @@
 # The process-state suite's driver (busybox sh, in a guest whose pool is
 # attached; the test programs next to this script). Emits KTAP.
 #
-#   run.sh [-t TEST...] [-m MODE...] [-p POLICY...] [--two-hosts]
+#   run.sh [-t TEST...] [-m MODE...] [-p POLICY...] [--one-each] [--two-hosts]
 #
-# For each test x mode (pid, self) x policy (mow, moa, ht):
+# For each test x mode (pid, self) x policy (mow, moa, ht) (with --one-each:
+# one case per test, the modes and the policies taken in turn):
 #   pid   start TEST pid, wait for "ready", checkpoint it with cxlfork-ctl
 #         checkpoint --pid (regs: after a random 1-40 ms), restore a clone,
 #         wait until `cxlfork-ctl stat` knows it as a clone, send it SIGUSR1;
@@ -35,7 +36,7 @@
 set -u
 BIN=$(cd "$(dirname "$0")" && pwd)
 ALL_TESTS="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq signals timers rlimits auxv forkexec tid robust pkru"
-TESTS= MODES= POLICIES= TWO=0 VERBOSE=0
+TESTS= MODES= POLICIES= TWO=0 VERBOSE=0 ONE_EACH=0
 WORK=${PS_WORK:-/tmp/ps-run}
 POLL=50000		# us between polls
 
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
 			shift
 		done ;;
 	--two-hosts) TWO=1; shift ;;
+	--one-each) ONE_EACH=1; shift ;;
 	-v) VERBOSE=1; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage 2 ;;
@@ -367,8 +369,19 @@ case_host1() {
 }
 
 # ---- main ----------------------------------------------------------------------
-total=0
-for t in $TESTS; do for m in $MODES; do for p in $POLICIES; do total=$((total + 1)); done; done; done
+# The cases, as TEST:MODE:POLICY.
+nth() { shift "$(($1 % ($# - 1) + 1))"; echo "$1"; } # i words... -> word i mod count
+CASES= i=0
+for t in $TESTS; do
+	if [ $ONE_EACH = 1 ]; then
+		CASES="$CASES $t:$(nth $i $MODES):$(nth $i $POLICIES)"
+		i=$((i + 1))
+		continue
+	fi
+	for m in $MODES; do for p in $POLICIES; do CASES="$CASES $t:$m:$p"; done; done
+done
+set -- $CASES
+total=$#
 echo "TAP version 13"
 echo "1..$total"
 role="one host"
@@ -380,15 +393,14 @@ fi
 echo "# cxlfork process-state suite ($role): tests:$(echo $TESTS | sed 's/^/ /') modes: $MODES policies: $POLICIES"
 set_now
 T0=$NOW
-for t in $TESTS; do
-	for m in $MODES; do
-		for p in $POLICIES; do
-			if [ $TWO = 0 ]; then case_single "$t" "$m" "$p"
-			elif [ "$HOST" = 0 ]; then case_host0 "$t" "$m" "$p"
-			else case_host1 "$t" "$m" "$p"
-			fi
-		done
-	done
+for c in $CASES; do
+	t=${c%%:*} p=${c##*:}
+	m=${c#*:}
+	m=${m%:*}
+	if [ $TWO = 0 ]; then case_single "$t" "$m" "$p"
+	elif [ "$HOST" = 0 ]; then case_host0 "$t" "$m" "$p"
+	else case_host1 "$t" "$m" "$p"
+	fi
 done
 set_now
 echo "# $N cases, $FAILED failed, in $(((NOW - T0) / 1000)) s"
