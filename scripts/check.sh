@@ -35,9 +35,13 @@ BG_PID= BG_FL=
 stop_background() { [ -z "$BG_PID" ] || kill -- "-$BG_PID" 2>/dev/null || true; }
 trap stop_background EXIT
 trap 'exit 143' TERM INT
+# Its own session is its own scheduler autogroup, where nice alone would
+# not lower its share against ours (autogroups share the CPU equally):
+# the group itself is niced.
 start_background() { # flavour
 	info "kernel ($1): building in the background (log: $LOG/kernel-$1.log)"
-	setsid nice -n 19 "$ROOT/scripts/build-kernel.sh" "$1" > "$LOG/kernel-$1.log" 2>&1 < /dev/null &
+	setsid bash -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' - \
+		"$ROOT/scripts/build-kernel.sh" "$1" > "$LOG/kernel-$1.log" 2>&1 < /dev/null &
 	BG_PID=$! BG_FL=$1
 }
 kernel_for() { # flavour
