@@ -168,18 +168,14 @@ same_uuid() { # dir
 }
 
 # The debug kernel's guests are ~10x slower than the distro kernel's under
-# TCG. When both kernels run, the debug kernel runs every one-host suite
-# too, with the matrices (the same code paths, other inputs) cut: the
-# process-state tests run each aspect once (--one-each: the modes and the
-# policies taken in turn) and skip the THP-off rerun, the runtime test runs
-# python3 under HT, and the fuzzers 5% of their totals (fuzz_share). Of the
-# two-host suites it runs race_2host (restores of another host's images,
-# its leases and deletes across hosts); pool_2host_test, ps_2host and
-# runtime_2host, which repeat on host 1 the restore paths the one-host
-# suites run, are on the distro kernel only; restore_test skips its
-# 40,000-VMA case there. The distro kernel runs
-# everything in full; CHECK_FLAVOURS=debug alone runs everything in full on
-# the debug kernel.
+# TCG. When both kernels run, the debug kernel runs every suite too, with
+# the matrices (the same code paths, other inputs) cut: the process-state
+# suites run each aspect once (--one-each: the modes and the policies taken
+# in turn), the runtime suites python3 under one policy (HT on one host,
+# MoW across hosts), the fuzzers 5% of their totals (fuzz_share), and
+# restore_test skips its 40,000-VMA case (~4 ms a VMA there). The distro
+# kernel runs everything in full; CHECK_FLAVOURS=debug alone runs
+# everything in full on the debug kernel.
 reduced() { [ "$FL" = debug ] && [ "$(wc -w <<< "$FLAVOURS")" -gt 1 ]; }
 # Fuzz iterations: 95% of each total on the distro kernel and 5% on the
 # debug kernel (an image costs ~10x more there); one flavour alone runs the
@@ -193,32 +189,34 @@ IOCTLS=100000 IMAGES=10000
 
 # Longest first (on the debug kernel they share two lanes).
 guest_suites() {
-	local one_each= rt= rst=
-	# (restore_test's 40,000 VMAs take minutes there: ~4 ms a VMA.)
-	if reduced; then one_each=--one-each rt="RT_RUNTIMES=python3 RT_POLICIES=ht " rst="-T forty_thousand_vmas"; fi
-	suite restore_test 1 -- "/cxlfork/tests/restore_test $rst"
+	local one_each= rt1= rt2= rst=
+	if reduced; then
+		one_each=--one-each rst="-T forty_thousand_vmas"
+		rt1="RT_RUNTIMES=python3 RT_POLICIES=ht " rt2="RT_RUNTIMES=python3 RT_POLICIES=mow "
+	fi
+	# The process-state suite: every aspect x by pid and by self x every
+	# policy in one guest (THP always, the distro default), a subset with
+	# the clones on a second host (checkpointed by pid: the mode only
+	# changes how host 0 checkpoints, which the one-host cells cover; the
+	# restore on host 1 is the same), and a subset with THP off.
+	suite ps_2host 2 --timeout 1800 --include "$ROOT/build/ps" -- \
+		"/cxlfork/bin/run.sh --two-hosts $one_each -m pid -t anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru"
 	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
-	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt}/cxlfork/bin/runtime_test.sh"
-	reduced || suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_2host_test.sh
+	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt2}/cxlfork/bin/runtime_2host_test.sh"
+	suite restore_test 1 -- "/cxlfork/tests/restore_test $rst"
 	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with
 	# the command that replays it).
 	suite image_fuzz 1 --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
+	suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
 	suite perm_test 1 -- /cxlfork/tests/perm_test
-	# The process-state suite: every aspect x by pid and by self x every
-	# policy in one guest (THP always, the distro default), a subset with
-	# THP off, and a subset with the clones on a second host (checkpointed
-	# by pid: the mode only changes how host 0 checkpoints, which the
-	# one-host cells cover; the restore on host 1 is the same).
-	suite ps 1 --timeout 1800 --include "$ROOT/build/ps" -- "/cxlfork/bin/run.sh $one_each"
-	reduced || suite ps_2host 2 --timeout 1800 --include "$ROOT/build/ps" -- \
-		/cxlfork/bin/run.sh --two-hosts -m pid -t anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru
-	reduced || suite ps_thp_never 1 --timeout 900 --include "$ROOT/build/ps" -- \
-		'echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh -t anon mmops stack thp regs -m pid self'
 	suite pool_test 1 --no-attach -- /cxlfork/tests/pool_test
+	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt1}/cxlfork/bin/runtime_test.sh"
+	suite ps 1 --timeout 1800 --include "$ROOT/build/ps" -- "/cxlfork/bin/run.sh $one_each"
 	suite race_test 1 -- /cxlfork/tests/race_test -T restore_against_delete_across_hosts
 	suite race_2host 2 -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
 	suite ioctl_fuzz 1 --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS)"
-	reduced || suite pool_2host_test 2 -- /cxlfork/tests/pool_2host_test
+	suite ps_thp_never 1 --timeout 900 --include "$ROOT/build/ps" -- \
+		"echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh $one_each -t anon mmops stack thp regs -m pid self"
 	suite refusal_test 1 -- /cxlfork/tests/refusal_test
 	suite checkpoint_test 1 -- /cxlfork/tests/checkpoint_test
 }
