@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,22 @@ static inline const char *dax_dev(void)
 }
 
 /* In a forked child: become nobody, then open the device (exit 90 if not). */
+/* The pool's host slot N (the superblock is page 0). */
+#define SLOT_OFF(id) (4096ULL * (1 + (id)))
+
+/* Map the pool's first pages through device-dax (FS_DAX), as another host might. */
+static inline unsigned char *map_pool_head(struct __test_metadata *_metadata)
+{
+	int dfd = open(dax_dev(), O_RDWR);
+	void *p;
+
+	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", dax_dev(), strerror(errno));
+	p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", dax_dev(), strerror(errno));
+	close(dfd);
+	return p;
+}
+
 static inline int open_as_nobody(void)
 {
 	int fd;

@@ -14,7 +14,6 @@
 #include "kselftest_harness.h"
 #include "cxlfork_test.h"
 
-#define SLOT_OFF(id) (4096ULL * (1 + (id)))
 
 FIXTURE(pool) {
 	int fd;
@@ -67,19 +66,6 @@ TEST_F(pool, no_pool_is_enodev)
 {
 	assert_no_pool(_metadata, self->fd);
 	ASSERT_EQ(-ENODEV, detach(self->fd));
-}
-
-/* Map the pool's first pages through device-dax (FS_DAX), as another host might. */
-static unsigned char *map_pool_head(struct __test_metadata *_metadata)
-{
-	int dfd = open(dax_dev(), O_RDWR);
-	void *p;
-
-	ASSERT_LE(0, dfd) TH_LOG("open %s: %s", dax_dev(), strerror(errno));
-	p = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
-	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", dax_dev(), strerror(errno));
-	close(dfd);
-	return p;
 }
 
 TEST_F(pool, unformatted_pool_is_ebadmsg)

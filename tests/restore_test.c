@@ -436,6 +436,30 @@ static int restore_cmd(__u64 id, const char *args)
 	return system(cmd);
 }
 
+/* Maps the first len bytes of image id's extent through device-dax (as
+ * another host writes it); the mapping outlives the descriptor. */
+static unsigned char *map_image(struct __test_metadata *_metadata, int fd, __u64 id, size_t len)
+{
+	struct cxlfork_image_info infos[64];
+	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
+	unsigned long long base = 0, size;
+	unsigned char *img;
+	int dfd;
+
+	ASSERT_EQ(0, xioctl(fd, CXLFORK_IOC_LIST, &l));
+	for (unsigned int i = 0; i < l.count; i++)
+		if (infos[i].id == id)
+			base = infos[i].base;
+	ASSERT_NE(0, base);
+	ASSERT_EQ(0, dax_range(dax_dev(), &size, &size));
+	dfd = open(dax_dev(), O_RDWR);
+	ASSERT_LE(0, dfd);
+	img = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
+	ASSERT_NE(MAP_FAILED, img);
+	close(dfd);
+	return img + (base & (2 * MIB - 1));
+}
+
 FIXTURE(rst) {
 	int fd;
 };
@@ -638,9 +662,8 @@ TEST_F_TIMEOUT(rst, bad_restores_leave_the_caller_intact, 120)
 	struct cxlfork_restore r = { .size = sizeof(r) };
 	struct cxlfork_image_info infos[64];
 	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
-	unsigned long long base = 0, size;
 	unsigned char *img;
-	int status, dfd;
+	int status;
 	pid_t pid;
 	__u64 id = 0;
 
@@ -679,15 +702,7 @@ TEST_F_TIMEOUT(rst, bad_restores_leave_the_caller_intact, 120)
 	ASSERT_EXITED(0, status);
 
 	/* A corrupt VMA table: refused before anything changes. */
-	for (unsigned int i = 0; i < l.count; i++)
-		if (infos[i].id == id)
-			base = infos[i].base;
-	ASSERT_NE(0, base);
-	ASSERT_EQ(0, dax_range(dax_dev(), &size, &size));
-	dfd = open(dax_dev(), O_RDWR);
-	img = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
-	ASSERT_NE(MAP_FAILED, img);
-	img += base & (2 * MIB - 1);
+	img = map_image(_metadata, self->fd, id, 4 * MIB);
 	img[2 * 4096 + 3] ^= 0x10;	/* first VMA's start (not resealed) */
 	ASSERT_EQ(-EBADMSG, restore_logged(self->fd, &r, log, sizeof(log)));
 	ASSERT_NE(NULL, strstr(log, "metadata checksum mismatch")) TH_LOG("%s", log);
@@ -701,27 +716,17 @@ TEST_F_TIMEOUT(rst, bad_restores_leave_the_caller_intact, 120)
 
 		ASSERT_EQ(0, pool_info(self->fd, &info));
 	}
-	close(dfd);
 }
 
 TEST_F_TIMEOUT(rst, corrupt_leaf_costs_the_clone_a_sigbus_not_the_kernel, 120)
 {
-	struct cxlfork_image_info infos[64];
-	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
-	unsigned long long base = 0, size;
 	long long leaves_off, n_leaves, k;
 	char out[4096];
 	unsigned char *img;
-	int dfd;
 	pid_t orig;
 	__u64 id = make_image(_metadata, M_VERIFY, &orig);
 
 	finish_original(_metadata, orig);
-	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
-	for (unsigned int i = 0; i < l.count; i++)
-		if (infos[i].id == id)
-			base = infos[i].base;
-	ASSERT_NE(0, base);
 	leaves_off = inspect_num(id, "leaves_off");
 	n_leaves = inspect_num(id, "leaf_tables");
 	ASSERT_LT(0, leaves_off);
@@ -730,11 +735,7 @@ TEST_F_TIMEOUT(rst, corrupt_leaf_costs_the_clone_a_sigbus_not_the_kernel, 120)
 	 * itself must read, as for shared anonymous memory filled by copy). */
 	k = leaf_of(id, last_work.sparse + (16UL << 20));
 	ASSERT_LE(0, k);
-	ASSERT_EQ(0, dax_range(dax_dev(), &size, &size));
-	dfd = open(dax_dev(), O_RDWR);
-	img = mmap(NULL, 16 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
-	ASSERT_NE(MAP_FAILED, img);
-	img += base & (2 * MIB - 1);
+	img = map_image(_metadata, self->fd, id, 16 * MIB);
 	/* Point one entry of that leaf elsewhere (leaves are not covered by
 	 * the metadata checksum: each is checked at its first fault). */
 	img[leaves_off + k * 4096 + 8 * 5 + 5] ^= 0x40;
@@ -746,7 +747,6 @@ TEST_F_TIMEOUT(rst, corrupt_leaf_costs_the_clone_a_sigbus_not_the_kernel, 120)
 	ASSERT_NE(NULL, strstr(out, "SIGBUS")) TH_LOG("%s", out);
 	img[leaves_off + k * 4096 + 8 * 5 + 5] ^= 0x40;
 	ASSERT_EQ(0, restore_cmd(id, ""));
-	close(dfd);
 }
 
 /* Descriptors of /dev/cxlfork process pid holds. */
@@ -942,9 +942,6 @@ static __u32 crc32c(const void *data, size_t len)
 	return ~c;
 }
 
-/* The pool's host slot N (the superblock is page 0), as pool_test maps it. */
-#define SLOT_OFF(id) (4096ULL * (1 + (id)))
-
 /*
  * A host that died while its clones held a lease must not block DELETE
  * forever: its lease lines count only under its current attach generation,
@@ -955,33 +952,20 @@ static __u32 crc32c(const void *data, size_t len)
  */
 TEST_F_TIMEOUT(rst, dead_hosts_lease_lapses_when_its_slot_is_taken_over, 120)
 {
-	struct cxlfork_image_info infos[64];
-	struct cxlfork_list l = { .size = sizeof(l), .count = 64, .images = (unsigned long)infos };
 	struct cxlfork_stat st = { .size = sizeof(st) };
 	struct cxlfork_delete d = { .size = sizeof(d) };
 	struct cxlfork_pool_info info;
 	struct { __u64 image_id, attach_gen, count, reserved[4]; __u32 checksum, pad; } line = { 0 };
-	unsigned long long pbase, psize, base = 0;
+	unsigned long long pbase, psize;
 	unsigned char saved[4096], *head, *img;
-	int dfd;
 	pid_t orig;
 	__u64 id = make_image(_metadata, M_VERIFY, &orig), gen1;
 
 	finish_original(_metadata, orig);
 	ASSERT_EQ(64, sizeof(line));
-	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_LIST, &l));
-	for (unsigned int i = 0; i < l.count; i++)
-		if (infos[i].id == id)
-			base = infos[i].base;
-	ASSERT_NE(0, base);
 	ASSERT_EQ(0, dax_range(dax_dev(), &pbase, &psize));
-	dfd = open(dax_dev(), O_RDWR);
-	ASSERT_LE(0, dfd);
-	head = mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
-	ASSERT_NE(MAP_FAILED, head);
-	img = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, base & ~(2 * MIB - 1));
-	ASSERT_NE(MAP_FAILED, img);
-	img += base & (2 * MIB - 1);
+	head = map_pool_head(_metadata);
+	img = map_image(_metadata, self->fd, id, 4 * MIB);
 
 	/* Host 1 attaches and "dies" attached. */
 	ASSERT_EQ(0, detach(self->fd));
@@ -1027,9 +1011,7 @@ TEST_F_TIMEOUT(rst, dead_hosts_lease_lapses_when_its_slot_is_taken_over, 120)
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_STAT, &st));
 	ASSERT_EQ(0, st.info.leases);
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
-	munmap(img - (base & (2 * MIB - 1)), 4 * MIB);
 	munmap(head, 2 * MIB);
-	close(dfd);
 }
 
 /* A shared file mapping is mapped shared from the reopened file again: the
