@@ -98,23 +98,32 @@ struct cxlfork_pool_info {
 /* struct cxlfork_checkpoint.flags: what happens to a target (pid > 0) after. */
 #define CXLFORK_CKPT_LEAVE_STOPPED	(1U << 0)	/* default: resume it */
 #define CXLFORK_CKPT_KILL		(1U << 1)
-#define CXLFORK_CKPT_FLAGS	(CXLFORK_CKPT_LEAVE_STOPPED | CXLFORK_CKPT_KILL)
+/* pid 0 only: record the calling thread alone, as fork(2) copies only the
+ * thread that calls it (the others are still held still while memory is
+ * copied). No pthread_atfork handler runs: see the README's fork semantics. */
+#define CXLFORK_CKPT_THIS_THREAD	(1U << 2)
+#define CXLFORK_CKPT_FLAGS	(CXLFORK_CKPT_LEAVE_STOPPED | CXLFORK_CKPT_KILL | CXLFORK_CKPT_THIS_THREAD)
 
 /*
  * CXLFORK_IOC_CHECKPOINT: checkpoint process `pid` (0: the caller itself,
  * like fork(): the call returns 0 once the image is published, and a
  * positive clone number in each restored clone) into this host's partition.
- * Another process needs CAP_SYS_ADMIN, or the caller's uid and gid equal to
- * its real, effective and saved ones with the target dumpable. The target
- * is stopped (SIGSTOP) while it is copied, then resumed, left stopped or
- * killed per flags. Shared memory that cannot be reopened by name
+ * Every thread is recorded (registers, FPU, signal mask, altstack, rseq,
+ * robust list, child tid address, name, scheduling), the process-wide state
+ * once; every thread is held still in the kernel while memory is copied.
+ * Another process needs mem_fd (see below). Its threads stop at their next
+ * return towards user space (a blocking call is interrupted and restarted)
+ * while it is copied, then it is resumed, left stopped or killed per
+ * flags. Shared memory that cannot be reopened by name
  * (MAP_SHARED|MAP_ANONYMOUS, memfd, unlinked tmpfs files) is copied like
  * private memory. Errors: ENODEV (no pool), ESRCH, EPERM, EINVAL (flags,
- * kernel thread), EOPNOTSUPP (multi-threaded target; hugetlb or PFN
- * mappings; shared unlinked non-tmpfs files), ENOSPC (partition or
- * directory full), EAGAIN
- * (pages under swap/migration), EINTR, EFAULT, E2BIG. Nothing is left in
- * the pool on error.
+ * kernel thread), EBUSY (a thread is traced, or another checkpoint of the
+ * same process is under way), EOPNOTSUPP (io_uring or other kernel-made
+ * user workers; an exited main thread; hugetlb or PFN mappings; shared
+ * unlinked non-tmpfs files), ETIMEDOUT (a thread did not stop within
+ * 30 s), ENOSPC (partition or directory full), EAGAIN (pages under
+ * swap/migration; threads kept being created), EINTR, EFAULT, E2BIG.
+ * Nothing is left in the pool on error.
  */
 struct cxlfork_checkpoint {
 	__u32 size;		/* in: sizeof(struct cxlfork_checkpoint) */
@@ -223,11 +232,17 @@ struct cxlfork_delete {
  * checkpointed program. A self-checkpoint returns the clone number (> 0)
  * there; a process checkpointed by pid resumes where it was stopped.
  * Everything is validated, opened and allocated first: on error the caller
- * is untouched. Image owner uid or CAP_SYS_ADMIN. Errors: ENODEV, ENOENT,
- * EPERM, EBADMSG (invalid image), ENOEXEC (another kernel build), EINVAL
- * (flags, policy, registers, FPU state, vdso/vvar not in place), EBUSY
- * (caller has other threads), EOPNOTSUPP (a pipe or socket fd, without
- * SKIP_FILES), or the errno of reopening a file. Does not return on success.
+ * is untouched. Image owner uid or CAP_SYS_ADMIN. An image of N threads
+ * needs N - 1 other threads of the caller waiting in
+ * CXLFORK_IOC_RESTORE_THREAD for the same id (and no other thread): the
+ * caller becomes the image's main thread, each of them one of the others.
+ * Errors: ENODEV, ENOENT, EPERM, EBADMSG (invalid image), ENOEXEC (another
+ * kernel build), EINVAL (flags, policy, registers, FPU state, vdso/vvar not
+ * in place, a waiting thread named another id), EBUSY (the caller has
+ * other threads than those, or shares its memory, files, fs or signal
+ * handlers with another process), ETIMEDOUT (the other threads did not all
+ * come within 10 s), EOPNOTSUPP (a pipe or socket fd, without SKIP_FILES),
+ * or the errno of reopening a file. Does not return on success.
  */
 struct cxlfork_restore {
 	__u32 size;		/* in: sizeof(struct cxlfork_restore) */
@@ -235,6 +250,21 @@ struct cxlfork_restore {
 	__u64 id;		/* in: image */
 	__u32 policy;		/* in: CXLFORK_POLICY_* */
 	__u32 __reserved;	/* in: 0 */
+};
+
+/*
+ * CXLFORK_IOC_RESTORE_THREAD: wait to become one of the other threads of
+ * image `id`, which another thread of this process restores (with
+ * CXLFORK_IOC_RESTORE). Returns on error only: the restore failed before
+ * changing anything (its errno), EINTR (killed), EINVAL (flags), EBUSY
+ * (this thread is the process's main thread, or is already waiting). On
+ * success the thread resumes inside the restored program with its image
+ * thread's registers and state, as RESTORE does for the main thread.
+ */
+struct cxlfork_restore_thread {
+	__u32 size;		/* in: sizeof(struct cxlfork_restore_thread) */
+	__u32 flags;		/* in: 0 */
+	__u64 id;		/* in: image */
 };
 
 /* CXLFORK_IOC_CLONE_STAT: a clone's tiering statistics (pid 0: the caller).
@@ -266,5 +296,6 @@ struct cxlfork_clone_stat {
 #define CXLFORK_IOC_DELETE	_IOW(CXLFORK_IOC_MAGIC, 0x14, struct cxlfork_delete)
 #define CXLFORK_IOC_RESTORE	_IOW(CXLFORK_IOC_MAGIC, 0x20, struct cxlfork_restore)
 #define CXLFORK_IOC_CLONE_STAT	_IOWR(CXLFORK_IOC_MAGIC, 0x21, struct cxlfork_clone_stat)
+#define CXLFORK_IOC_RESTORE_THREAD _IOW(CXLFORK_IOC_MAGIC, 0x22, struct cxlfork_restore_thread)
 
 #endif /* _UAPI_LINUX_CXLFORK_H */

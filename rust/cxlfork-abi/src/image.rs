@@ -35,8 +35,10 @@ use super::pool::PAGE_SIZE;
 
 /// `ImageHeader::magic`.
 pub const IMG_MAGIC: [u8; 8] = *b"CXLFIMG\0";
-/// Image format version.
-pub const IMG_VERSION: u32 = 2;
+/// Image format version. 3: every thread is recorded (task 0 the main
+/// thread, the others by increasing tid); a version-2 module restored task
+/// 0 alone, so it must refuse these.
+pub const IMG_VERSION: u32 = 3;
 /// Bytes of an image name, NUL included.
 pub const NAME_LEN: usize = 64;
 /// Entries of a page table page.
@@ -671,7 +673,10 @@ pod_struct! {
         pub proc_off: u64,
         /// Offset of `TaskImage[n_tasks]`.
         pub tasks_off: u64,
-        /// Tasks (threads); task 0 is the one a restore starts with.
+        /// Tasks (threads). Task 0 is the one a restore starts with: with
+        /// several, the main thread (its tid is `pid`), the others by
+        /// increasing tid; one alone may be any thread (a checkpoint of the
+        /// calling thread only, as fork(2) copies it).
         pub n_tasks: u32,
         /// Shared objects.
         pub n_objs: u32,
@@ -1160,8 +1165,22 @@ impl<'a> Meta<'a> {
         }
         let area = h.fpu_off..h.fpu_off + u64::from(h.fpu_len);
         let mut next = h.fpu_off;
+        let (mut selves, mut prev_tid) = (0u32, 0u32);
         for i in 0..h.n_tasks {
             let t = self.task(i)?;
+            // Thread ids: none zero; with several threads, task 0 the main
+            // thread and the others in increasing order, so no tid twice.
+            let tid_ok = t.tid != 0
+                && (h.n_tasks == 1 || i != 0 || t.tid == h.pid)
+                && (i < 2 || t.tid > prev_tid)
+                && (i == 0 || t.tid != h.pid);
+            // One thread at most made the checkpoint call (its registers
+            // are those of the call).
+            selves += u32::from(t.regs.origin == REGS_SELF);
+            if !tid_ok || selves > 1 {
+                return Err(ImageError::State);
+            }
+            prev_tid = t.tid;
             let end = t.fpu_off.checked_add(u64::from(t.fpu_len)).ok_or(ImageError::State)?;
             let ok = t.fpu_off >= next
                 && t.fpu_off.is_multiple_of(64)

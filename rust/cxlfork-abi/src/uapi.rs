@@ -114,8 +114,11 @@ pub const NAME_LEN: usize = 64;
 pub const CKPT_LEAVE_STOPPED: u32 = 1 << 0;
 /// Checkpoint flag: kill the target afterwards.
 pub const CKPT_KILL: u32 = 1 << 1;
+/// Checkpoint flag (pid 0 only): record the calling thread alone, as
+/// fork(2) copies it.
+pub const CKPT_THIS_THREAD: u32 = 1 << 2;
 /// Every checkpoint flag.
-pub const CKPT_FLAGS: u32 = CKPT_LEAVE_STOPPED | CKPT_KILL;
+pub const CKPT_FLAGS: u32 = CKPT_LEAVE_STOPPED | CKPT_KILL | CKPT_THIS_THREAD;
 
 pod_struct! {
     /// `struct cxlfork_checkpoint`.
@@ -283,6 +286,18 @@ pod_struct! {
 }
 
 pod_struct! {
+    /// `struct cxlfork_restore_thread`.
+    pub struct RestoreThread {
+        /// `sizeof` as the caller knows it.
+        pub size: u32,
+        /// Zero.
+        pub flags: u32,
+        /// Image id.
+        pub id: u64,
+    }
+}
+
+pod_struct! {
     /// `struct cxlfork_clone_stat`.
     pub struct CloneStat {
         /// `sizeof` as the caller knows it.
@@ -344,6 +359,10 @@ pub const NR_DELETE: u32 = 0x14;
 pub const NR_RESTORE: u32 = 0x20;
 /// Command number of `CXLFORK_IOC_CLONE_STAT`.
 pub const NR_CLONE_STAT: u32 = 0x21;
+/// Command number of `CXLFORK_IOC_RESTORE_THREAD`.
+pub const NR_RESTORE_THREAD: u32 = 0x22;
+/// `CXLFORK_IOC_RESTORE_THREAD`.
+pub const IOC_RESTORE_THREAD: u32 = ioc(IOC_WRITE, NR_RESTORE_THREAD, RestoreThread::SIZE);
 /// `CXLFORK_IOC_RESTORE`.
 pub const IOC_RESTORE: u32 = ioc(IOC_WRITE, NR_RESTORE, Restore::SIZE);
 /// `CXLFORK_IOC_CLONE_STAT`.
@@ -392,6 +411,8 @@ pub mod min_size {
     pub const RESTORE: usize = 24;
     /// `struct cxlfork_clone_stat` v1.
     pub const CLONE_STAT: usize = 88;
+    /// `struct cxlfork_restore_thread` v1.
+    pub const RESTORE_THREAD: usize = 16;
 }
 
 /// The NUL-terminated prefix of a fixed-size name field.

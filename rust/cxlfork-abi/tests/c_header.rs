@@ -1,7 +1,7 @@
 //! The C header and the Rust mirror agree on every size, offset and constant.
 
 use cxlfork_abi::uapi::{
-    self, Checkpoint, CloneStat, Delete, HostInfo, ImageInfo, List, PoolAttach, PoolInfo, Read, Restore, Stat,
+    self, Checkpoint, CloneStat, Delete, HostInfo, ImageInfo, List, PoolAttach, PoolInfo, Read, Restore, RestoreThread, Stat,
 };
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
@@ -98,6 +98,11 @@ fn expectations() -> Vec<(&'static str, u64)> {
         off!("cxlfork_restore", Restore, flags),
         off!("cxlfork_restore", Restore, id),
         off!("cxlfork_restore", Restore, policy),
+        ("sizeof(struct cxlfork_restore_thread)", size_of::<RestoreThread>() as u64),
+        off!("cxlfork_restore_thread", RestoreThread, flags),
+        off!("cxlfork_restore_thread", RestoreThread, id),
+        ("CXLFORK_IOC_RESTORE_THREAD", uapi::IOC_RESTORE_THREAD.into()),
+        ("CXLFORK_CKPT_THIS_THREAD", uapi::CKPT_THIS_THREAD.into()),
         ("sizeof(struct cxlfork_clone_stat)", size_of::<CloneStat>() as u64),
         off!("cxlfork_clone_stat", CloneStat, pid),
         off!("cxlfork_clone_stat", CloneStat, image_id),
@@ -196,4 +201,5 @@ fn min_sizes_are_v1_sizes() {
     assert_eq!(uapi::min_size::DELETE, size_of::<Delete>());
     assert_eq!(uapi::min_size::RESTORE, size_of::<Restore>());
     assert_eq!(uapi::min_size::CLONE_STAT, size_of::<CloneStat>());
+    assert_eq!(uapi::min_size::RESTORE_THREAD, size_of::<RestoreThread>());
 }

@@ -751,6 +751,58 @@ fn task_regs_origin_known() {
 }
 
 #[test]
+fn task_tid_nonzero() {
+    let one = |tid: u32| {
+        let mut s = spec();
+        s.tasks.truncate(1);
+        s.fpu_lens.truncate(1);
+        s.fpu_len = s.fpu_lens.iter().sum();
+        s.tasks[0].tid = tid;
+        build(&s).meta()
+    };
+    // One thread alone may be any thread of the process...
+    assert_eq!(one(123), Ok(()));
+    // ...but never tid 0.
+    assert_eq!(one(0), Err(State));
+}
+
+#[test]
+fn task_main_first() {
+    // With several threads, task 0 is the main thread (tid == pid).
+    assert_eq!(task_broken(0, |t| t.tid = 99), Err(State));
+}
+
+#[test]
+fn task_main_once() {
+    // No other task has the main thread's tid.
+    assert_eq!(task_broken(1, |t| t.tid = 100), Err(State));
+}
+
+#[test]
+fn task_tids_increasing() {
+    let three = |tids: [u32; 2]| {
+        let mut s = spec();
+        let mut t2 = s.tasks[1];
+        t2.tid = tids[1];
+        t2.regs.origin = REGS_STOPPED;
+        s.tasks[1].tid = tids[0];
+        s.tasks.push(t2);
+        s.fpu_lens.push(s.fpu_lens[1]);
+        s.fpu_len = s.fpu_lens.iter().sum();
+        build(&s).meta()
+    };
+    assert_eq!(three([101, 102]), Ok(()));
+    assert_eq!(three([102, 101]), Err(State));
+    assert_eq!(three([101, 101]), Err(State));
+}
+
+#[test]
+fn task_one_self() {
+    // Task 0 made the checkpoint call; a second one cannot have.
+    assert_eq!(task_broken(1, |t| t.regs.origin = REGS_SELF), Err(State));
+}
+
+#[test]
 fn task_reserved_zero() {
     assert_eq!(task_broken(0, |t| t.reserved[1] = 1), Err(State));
 }

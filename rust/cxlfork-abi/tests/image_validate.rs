@@ -69,6 +69,7 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     task.fpu_off = l.fpu_off;
     task.fpu_len = 512;
     task.regs.origin = REGS_SELF;
+    task.tid = 1;
     put(&mut meta, l.tasks_off, &task).unwrap();
     let first_frame = (BASE + l.data_off) / PAGE_SIZE;
     let mut d = 0u64;

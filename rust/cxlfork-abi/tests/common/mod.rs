@@ -205,6 +205,7 @@ pub fn build(s: &Spec) -> Img {
     h.id = 0x0001_0000_0000_002a;
     h.base = BASE;
     h.owner_host = 1;
+    h.pid = 100;
     h.comm[..4].copy_from_slice(b"test");
     h.n_vmas = s.vmas.len() as u32;
     h.n_files = s.files.len() as u32;

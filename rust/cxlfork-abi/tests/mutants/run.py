@@ -134,6 +134,11 @@ MUTANTS = [
     ("T13", "rt_priority <= 99", IMG, [("&& t.rt_priority <= 99", "&& true")], TI, ["task_rt_priority_max"], None),
     ("T14", "task pad zero", IMG, [("&& t.pad == 0", "&& true")], TI, ["task_pad_zero"], None),
     ("T15", "task reserved zero", IMG, [("&& t.reserved == [0; 2];", "&& true;")], TI, ["task_reserved_zero"], None),
+    ("T16", "tid nonzero", IMG, [("let tid_ok = t.tid != 0", "let tid_ok = true")], TI, ["task_tid_nonzero"], None),
+    ("T17", "main thread first", IMG, [("&& (h.n_tasks == 1 || i != 0 || t.tid == h.pid)", "&& true")], TI, ["task_main_first"], None),
+    ("T18", "tids increasing", IMG, [("&& (i < 2 || t.tid > prev_tid)", "&& true")], TI, ["task_tids_increasing"], None),
+    ("T19", "main thread's tid once", IMG, [("&& (i == 0 || t.tid != h.pid);", "&& true;")], TI, ["task_main_once"], None),
+    ("T20", "one thread made the call", IMG, [("if !tid_ok || selves > 1 {", "if !tid_ok {")], TI, ["task_one_self"], None),
     # validate_tables
     ("P1", "root: user half only", IMG, [("if i >= PT_ENTRIES / 2 || 1 + n_puds >= h.n_upper {", "if 1 + n_puds >= h.n_upper {")], TI, ["pt_root_user_half_only"], None),
     ("P2", "root names no more PUD tables than exist", IMG, [("if i >= PT_ENTRIES / 2 || 1 + n_puds >= h.n_upper {", "if i >= PT_ENTRIES / 2 {")],
