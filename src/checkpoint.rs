@@ -454,7 +454,8 @@ struct Outputs {
 /// in its ioctl; another process checkpoints itself, in its own context,
 /// while the caller waits (`Target::run`).
 pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
-    if req.flags & !uapi::CKPT_FLAGS != 0 || req.flags == uapi::CKPT_FLAGS {
+    let fate = req.flags & (uapi::CKPT_LEAVE_STOPPED | uapi::CKPT_KILL);
+    if req.flags & !uapi::CKPT_FLAGS != 0 || fate == uapi::CKPT_LEAVE_STOPPED | uapi::CKPT_KILL {
         return Err(EINVAL);
     }
     if !req.name.contains(&0) {
@@ -463,21 +464,25 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     let t0 = kernel_util::monotonic_ns();
     let target = Target::get(req.pid as i32, req.mem_fd as i32)?;
     let name = req.name;
+    let pin = FileRef::module_pin()?;
     let out = if target.is_self() {
-        if req.flags != 0 {
+        if fate != 0 {
             return Err(EINVAL);
         }
-        checkpoint_of(pool, &target, &name, t0)?
+        let this_thread = req.flags & uapi::CKPT_THIS_THREAD != 0;
+        checkpoint_of(pool, &target, &pin, &name, this_thread, t0)?
     } else {
-        let after = match req.flags {
+        if req.flags & uapi::CKPT_THIS_THREAD != 0 {
+            return Err(EINVAL);
+        }
+        let after = match fate {
             uapi::CKPT_LEAVE_STOPPED => After::LeaveStopped,
             uapi::CKPT_KILL => After::Kill,
             _ => After::Resume,
         };
-        let pin = FileRef::module_pin()?;
         let mut out = None;
         target.run(after, &pin, &mut |me| {
-            out = Some(checkpoint_of(pool, me, &name, t0)?);
+            out = Some(checkpoint_of(pool, me, &pin, &name, false, t0)?);
             Ok(())
         })?;
         out.ok_or(EINVAL)?
@@ -489,18 +494,64 @@ pub(crate) fn checkpoint(pool: &Pool, req: &mut Checkpoint) -> Result {
     Ok(())
 }
 
+/// One thread as recorded.
+struct Thread {
+    s: TaskState,
+    fpu: KVec<u8>,
+    fpu_len: u32,
+    xfeatures: u64,
+}
+
+/// Every thread of the target's process (only current with
+/// `this_thread`), the others held still by `target.park_others` until the
+/// checkpoint ends: task 0 the main thread (its tid is `pid`), the others
+/// by increasing tid.
+fn threads(target: &Target, pin: &FileRef, pid: u32, this_thread: bool) -> Result<KVVec<Thread>> {
+    // The others stop even when only current is recorded: as fork's copy
+    // of the address space, this one sees no thread run while it is made.
+    target.park_others(pin)?;
+    let n = if this_thread { 0 } else { target.parked() };
+    let mut out = KVVec::with_capacity(n as usize + 1, GFP_KERNEL)?;
+    let mut fpu = KVec::from_elem(0u8, FPU_MAX, GFP_KERNEL)?;
+    let (fpu_len, xfeatures) = target.fpu(&mut fpu)?;
+    out.push(Thread { s: target.task()?, fpu, fpu_len, xfeatures }, GFP_KERNEL)?;
+    for i in 0..n {
+        let mut fpu = KVec::from_elem(0u8, FPU_MAX, GFP_KERNEL)?;
+        let (s, fpu_len, xfeatures) = target.parked_thread(i, &mut fpu)?;
+        out.push(Thread { s, fpu, fpu_len, xfeatures }, GFP_KERNEL)?;
+    }
+    out.sort_unstable_by_key(|t| (t.s.tid != pid, t.s.tid));
+    Ok(out)
+}
+
+/// The FPU area: each thread's buffer at a 64-byte aligned offset; the
+/// offsets (from the area's start).
+fn fpu_area(threads: &[Thread]) -> Result<(KVVec<u8>, KVVec<u64>)> {
+    let mut area = KVVec::new();
+    let mut offs = KVVec::with_capacity(threads.len(), GFP_KERNEL)?;
+    for t in threads {
+        let off = area.len().next_multiple_of(64);
+        area.resize(off, 0, GFP_KERNEL)?;
+        offs.push(off as u64, GFP_KERNEL)?;
+        area.extend_from_slice(t.fpu.get(..t.fpu_len as usize).ok_or(EINVAL)?, GFP_KERNEL)?;
+    }
+    Ok((area, offs))
+}
+
 /// Checkpoints `target`, which is current (the caller, or another process
-/// in its checkpoint task_work).
-fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: u64) -> Result<Outputs> {
+/// in its checkpoint task_work): every thread, or with `this_thread` the
+/// calling one alone.
+fn checkpoint_of(pool: &Pool, target: &Target, pin: &FileRef, name: &[u8; uapi::NAME_LEN], this_thread: bool, t0: u64) -> Result<Outputs> {
     let mut path = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
 
-    let task = target.task()?;
+    let (uid, gid, pid, comm) = target.ids();
+    let threads = threads(target, pin, pid, this_thread)?;
+    let (fpu, fpu_offs) = fpu_area(&threads)?;
+    let fpu_len = u32::try_from(fpu.len()).map_err(|_| E2BIG)?;
+    let n_tasks = u32::try_from(threads.len()).map_err(|_| E2BIG)?;
     let proc_state = target.proc()?;
-    let mut fpu = KVec::from_elem(0u8, FPU_MAX, GFP_KERNEL)?;
-    let (fpu_len, fpu_xfeatures) = target.fpu(&mut fpu)?;
     let mut h = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
     target.mm(&mut h.mm);
-    let (uid, gid, pid, comm) = target.ids();
 
     let mm = target.mm_read_lock()?;
     let mut c = collect(&mm, &mut path)?;
@@ -519,7 +570,7 @@ fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: 
     let n_upper = image::upper_table_count(&c.leaf_vaddrs);
     let n_leaves = u32::try_from(c.leaf_vaddrs.len()).map_err(|_| E2BIG)?;
     let (n_vmas, n_files, n_strings) = (c.vmas.len() as u32, files.len() as u32, c.strings.len() as u32);
-    let layout = |n_data| ImageLayout::new(n_vmas, n_files, n_strings, 1, fpu_len, (n_objs, n_obj_pages), n_upper, n_leaves, n_data);
+    let layout = |n_data| ImageLayout::new(n_vmas, n_files, n_strings, n_tasks, fpu_len, (n_objs, n_obj_pages), n_upper, n_leaves, n_data);
     let most = layout(c.n_data + n_obj_pages).ok_or(E2BIG)?;
     let mut ip = InPool::new(pool, pool.reserve(most.size, uid, gid)?, c.n_data + n_obj_pages);
     let mut index = KVVec::with_capacity(c.leaf_vaddrs.len(), GFP_KERNEL)?;
@@ -550,7 +601,7 @@ fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: 
     h.n_vmas = c.vmas.len() as u32;
     h.n_files = files.len() as u32;
     h.strings_len = c.strings.len() as u32;
-    h.n_tasks = 1;
+    h.n_tasks = n_tasks;
     h.n_objs = n_objs;
     h.n_obj_pages = n_obj_pages;
     h.fpu_len = fpu_len;
@@ -562,9 +613,12 @@ fn checkpoint_of(pool: &Pool, target: &Target, name: &[u8; uapi::NAME_LEN], t0: 
     h.accessed_pages = c.accessed;
     h.dirty_pages = c.dirty;
     image::place(&mut h, &l);
-    let tasks = [task_image(&task, l.fpu_off, fpu_len, fpu_xfeatures)];
+    let mut tasks = KVVec::with_capacity(threads.len(), GFP_KERNEL)?;
+    for (t, off) in threads.iter().zip(fpu_offs.iter()) {
+        tasks.push(task_image(&t.s, l.fpu_off + off, t.fpu_len, t.xfeatures), GFP_KERNEL)?;
+    }
     let proc = proc_image(&proc_state, cwd, exe)?;
-    write_meta(pool, ip.r()?, &l, &mut h, &c, &files, &proc, &tasks, &fpu[..fpu_len as usize], &index, t0)?;
+    write_meta(pool, ip.r()?, &l, &mut h, &c, &files, &proc, &tasks, &fpu, &index, t0)?;
     let (id, size) = ip.publish(h.created_ns)?;
     Ok(Outputs { id, size, pages: n_data, duration_ns: h.duration_ns })
 }

@@ -55,13 +55,16 @@
 
 /*
  * A checkpoint target: a pinned task and its mm.
- * Invariants: task and mm hold references; mm == task's mm at lookup.
+ * Invariants: task and mm hold references; mm == task's mm at lookup;
+ * park, once set (only for current), holds the other threads of current's
+ * process until the target is put or its checkpoint job ends.
  */
 struct cxlfork_target {
 	struct task_struct *task;
 	struct mm_struct *mm;
 	bool self;		/* task == current */
 	bool in_work;		/* current, in its checkpoint task_work */
+	struct cxlfork_park *park;
 };
 
 /* task_exec_state_get_dumpable() is not exported; this is its body. */
@@ -110,8 +113,9 @@ static bool may_stat(struct task_struct *task)
 
 /*
  * Pin process pid (0: current) for purpose CXLFORK_TARGET_CHECKPOINT (by
- * pid: mem_fd must be the caller's /proc/PID/mem; single-threaded) or
- * CXLFORK_TARGET_STAT (the same user, or CAP_SYS_ADMIN).
+ * pid: mem_fd must be the caller's /proc/PID/mem; pid names a process, not
+ * one of its other threads) or CXLFORK_TARGET_STAT (the same user, or
+ * CAP_SYS_ADMIN).
  */
 int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target **out)
 {
@@ -126,7 +130,7 @@ int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target *
 		get_task_struct(task);
 	} else {
 		rcu_read_lock();
-		task = pid_task(find_vpid(pid), PIDTYPE_PID);
+		task = pid_task(find_vpid(pid), purpose == CXLFORK_TARGET_STAT ? PIDTYPE_PID : PIDTYPE_TGID);
 		if (task)
 			get_task_struct(task);
 		rcu_read_unlock();
@@ -140,6 +144,14 @@ int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target *
 	}
 	t->task = task;
 	t->self = task == current;
+	/* Its checkpoint job runs in its main thread, which must be alive
+	 * (a process whose main thread called pthread_exit has none). */
+	err = -EOPNOTSUPP;
+	if (purpose == CXLFORK_TARGET_CHECKPOINT && !t->self && (task->exit_state || (task->flags & PF_EXITING)) &&
+	    get_nr_threads(task) > 1) {
+		pr_info("cxlfork: checkpoint: the process's main thread has exited\n");
+		goto fail;
+	}
 	t->mm = get_task_mm(task);
 	err = -EINVAL;			/* kernel thread, or exiting */
 	if (!t->mm || (task->flags & PF_KTHREAD))
@@ -154,9 +166,6 @@ int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target *
 			if (err)
 				goto fail;
 		}
-		err = -EOPNOTSUPP;		/* multi-threaded: not supported yet */
-		if (get_nr_threads(task) != 1 || task != task->group_leader)
-			goto fail;
 	}
 	*out = t;
 	return 0;
@@ -167,6 +176,8 @@ fail:
 
 void cxlfork_target_put(struct cxlfork_target *t)
 {
+	if (t->park)
+		cxlfork_park_release(t->park);
 	if (t->mm)
 		mmput(t->mm);
 	put_task_struct(t->task);
@@ -237,10 +248,14 @@ static void job_fn(struct callback_head *cb)
 		if (job->result && fatal_signal_pending(current))
 			job->result = -ESRCH;
 	}
+	/* Sent to the process while its other threads are still held: each
+	 * takes it (a stop, or the exit) on its way out. */
 	if (job->after == 2 && !job->result)
 		send_sig(SIGKILL, current, 1);
 	else if ((job->after == 1 && !abandoned) || job->was_stopped)
 		send_sig(SIGSTOP, current, 1);	/* taken on its way out of here */
+	if (self.park)
+		cxlfork_park_release(self.park);
 	spin_lock(&job->lock);
 	if (!abandoned)
 		job->state = JOB_DONE;
@@ -452,6 +467,51 @@ int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len
 	return 0;
 }
 
+/*
+ * Current's per-thread state and FPU buffer (allocated: *fpu, the caller
+ * kfrees it), read in its own checkpoint task_work (shim_park.c), as a
+ * target's main thread is in its job.
+ */
+int cxlfork_capture_self(struct cxlfork_task_state *s, void **fpu, u32 *len, u64 *xfeatures)
+{
+	struct cxlfork_target self = { .task = current, .mm = current->mm, .self = true, .in_work = true };
+	u32 size = x86_task_fpu(current)->fpstate->size;
+	int err;
+
+	err = cxlfork_target_task(&self, s);
+	if (err)
+		return err;
+	*fpu = kmalloc(size, GFP_KERNEL);
+	if (!*fpu)
+		return -ENOMEM;
+	return cxlfork_target_fpu(&self, *fpu, size, len, xfeatures);
+}
+
+/*
+ * Hold the other threads of the target's process (current) still until
+ * the target is put or its job ends; each records its state first
+ * (cxlfork_target_park_thread). See cxlfork_park_others for the errors.
+ */
+int cxlfork_target_park(struct cxlfork_target *t, struct file *pin)
+{
+	if (!t->self || t->task != current || t->park)
+		return -EINVAL;
+	return cxlfork_park_others(pin, &t->park);
+}
+
+u32 cxlfork_target_park_count(const struct cxlfork_target *t)
+{
+	return t->park ? cxlfork_park_count(t->park) : 0;
+}
+
+int cxlfork_target_park_thread(const struct cxlfork_target *t, u32 i, struct cxlfork_task_state *s,
+			       void *fpu, u32 cap, u32 *len, u64 *xfeatures)
+{
+	if (!t->park)
+		return -EINVAL;
+	return cxlfork_park_thread(t->park, i, s, fpu, cap, len, xfeatures);
+}
+
 /* Image mm flags (CXLFORK_MMF_*) of an mm. */
 static u64 image_mm_flags(struct mm_struct *mm)
 {
@@ -609,7 +669,7 @@ void cxlfork_target_ids(struct cxlfork_target *t, u32 *uid, u32 *gid, u32 *pid, 
 	*gid = from_kgid(&init_user_ns, c->egid);
 	rcu_read_unlock();
 	*pid = task_tgid_vnr(t->task);
-	strscpy_pad(comm, t->task->comm, TASK_COMM_LEN);
+	strscpy_pad(comm, t->task->group_leader->comm, TASK_COMM_LEN);
 }
 
 void cxlfork_kernel_release(char *buf, size_t len)

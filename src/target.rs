@@ -45,7 +45,7 @@ pub(crate) struct Target {
 impl Target {
     /// Looks up `pid` (0: the caller) to checkpoint it: another process
     /// needs `mem_fd`, the caller's descriptor of its `/proc/PID/mem`
-    /// (proof of the ptrace access check); single-threaded.
+    /// (proof of the ptrace access check).
     pub(crate) fn get(pid: i32, mem_fd: i32) -> Result<Self> {
         Self::get_for(pid, mem_fd, 0)
     }
@@ -94,6 +94,33 @@ impl Target {
         // SAFETY: `s` is a writable `struct cxlfork_task_state`.
         check(unsafe { ffi::cxlfork_target_task(self.raw(), &mut s) })?;
         Ok(s)
+    }
+
+    /// Holds every other thread of the target's process (current) still in
+    /// the kernel, each having recorded its own state, until the target is
+    /// dropped or its checkpoint job ends (`shim_park.c`).
+    pub(crate) fn park_others(&self, pin: &FileRef) -> Result {
+        // SAFETY: `raw()` is valid (invariant); `pin` is a referenced file
+        // (the park takes its own reference).
+        check(unsafe { ffi::cxlfork_target_park(self.raw(), pin.as_ptr()) })
+    }
+
+    /// How many other threads [`Target::park_others`] holds.
+    pub(crate) fn parked(&self) -> u32 {
+        // SAFETY: `raw()` is valid (invariant).
+        unsafe { ffi::cxlfork_target_park_count(self.raw()) }
+    }
+
+    /// Parked thread `i` (by increasing tid): its state, and its FPU
+    /// buffer into `fpu`; returns (state, length, xfeatures).
+    pub(crate) fn parked_thread(&self, i: u32, fpu: &mut [u8]) -> Result<(TaskState, u32, u64)> {
+        let mut s = TaskState::zeroed();
+        let (mut len, mut xf) = (0u32, 0u64);
+        let cap = u32::try_from(fpu.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `s` is a writable state; `fpu` is `cap` writable bytes;
+        // `len` and `xf` are valid out-pointers.
+        check(unsafe { ffi::cxlfork_target_park_thread(self.raw(), i, &mut s, fpu.as_mut_ptr().cast::<c_void>(), cap, &mut len, &mut xf) })?;
+        Ok((s, len, xf))
     }
 
     /// Process-wide state; `EOPNOTSUPP` for state a clone cannot be given.
