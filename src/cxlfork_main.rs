@@ -33,6 +33,7 @@ mod kernel_util;
 mod pool;
 mod pool_map;
 mod restore;
+mod restore_group;
 mod target;
 mod tiering;
 mod uaccess;

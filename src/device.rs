@@ -1,11 +1,11 @@
 //! `/dev/cxlfork`: the misc device and its ioctl dispatch.
 
 use crate::abi::pod::Pod;
-use crate::abi::uapi::{self, Checkpoint, CloneStat, Delete, List, PoolAttach, PoolInfo, Read, Restore, Stat};
+use crate::abi::uapi::{self, Checkpoint, CloneStat, Delete, List, PoolAttach, PoolInfo, Read, Restore, RestoreThread, Stat};
 use crate::pool::Pool;
 use crate::uaccess::{read_versioned, write_versioned};
 use crate::target::Target;
-use crate::{checkpoint, images, kernel_util, restore, POOL};
+use crate::{checkpoint, images, kernel_util, restore, restore_group, POOL};
 use kernel::fs::File;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
 use kernel::prelude::*;
@@ -45,10 +45,19 @@ impl MiscDevice for CxlforkDevice {
             uapi::NR_DELETE => uapi::IOC_DELETE,
             uapi::NR_RESTORE => uapi::IOC_RESTORE,
             uapi::NR_CLONE_STAT => uapi::IOC_CLONE_STAT,
+            uapi::NR_RESTORE_THREAD => uapi::IOC_RESTORE_THREAD,
             _ => return Err(ENOTTY),
         };
         if ioc_dir(cmd) != ioc_dir(expect) {
             return Err(ENOTTY);
+        }
+        if nr == uapi::NR_RESTORE_THREAD {
+            // No pool needed to wait: the leader's restore checks it.
+            let (req, _) = read_versioned::<RestoreThread>(arg, uapi::min_size::RESTORE_THREAD)?;
+            if req.flags != 0 {
+                return Err(EINVAL);
+            }
+            return restore_group::follow(req.id);
         }
         if nr == uapi::NR_RESTORE {
             let (req, _) = read_versioned::<Restore>(arg, uapi::min_size::RESTORE)?;

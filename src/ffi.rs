@@ -99,6 +99,12 @@ pub(crate) const COPY_SKIP_ZERO: u32 = 1;
 /// `CXLFORK_COPY_SKIP_FILE`: leave a file's own page-cache pages out of a copy.
 pub(crate) const COPY_SKIP_FILE: u32 = 2;
 
+/// Opaque `struct cxlfork_rgroup` of `shim_rgroup.c`.
+#[repr(C)]
+pub(crate) struct CxlforkRgroup {
+    _private: [u8; 0],
+}
+
 /// Opaque `struct cxlfork_target` of `shim_task.c`.
 #[repr(C)]
 pub(crate) struct CxlforkTarget {
@@ -112,6 +118,9 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_target_run(t: *mut CxlforkTarget, arg: *mut c_void, after: i32, pin: *mut KFile) -> i32;
     pub(crate) fn cxlfork_target_task(t: *mut CxlforkTarget, out: *mut TaskState) -> i32;
     pub(crate) fn cxlfork_target_fpu(t: *mut CxlforkTarget, buf: *mut c_void, buflen: u32, len: *mut u32, xfeatures: *mut u64) -> i32;
+    pub(crate) fn cxlfork_target_park(t: *mut CxlforkTarget, pin: *mut KFile) -> i32;
+    pub(crate) fn cxlfork_target_park_count(t: *const CxlforkTarget) -> u32;
+    pub(crate) fn cxlfork_target_park_thread(t: *const CxlforkTarget, i: u32, s: *mut TaskState, fpu: *mut c_void, cap: u32, len: *mut u32, xfeatures: *mut u64) -> i32;
     pub(crate) fn cxlfork_target_proc(t: *mut CxlforkTarget, out: *mut ProcState) -> i32;
     pub(crate) fn cxlfork_target_path(t: *mut CxlforkTarget, which: i32, buf: *mut u8, len: usize) -> i32;
     pub(crate) fn cxlfork_target_mm(t: *mut CxlforkTarget, out: *mut u64, auxv_words: u32);
@@ -181,7 +190,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_vma_insert_copy(vma: *mut VmArea, addr: u64, src: *const c_void) -> u32;
     pub(crate) fn cxlfork_pkeys_usable() -> bool;
     pub(crate) fn cxlfork_totalram_pages() -> u64;
-    pub(crate) fn cxlfork_current_single_threaded() -> bool;
+    pub(crate) fn cxlfork_current_threads() -> u32;
     pub(crate) fn cxlfork_current_shares_state() -> bool;
     pub(crate) fn cxlfork_check_special(start: u64, end: u64, name: *const u8) -> i32;
     pub(crate) fn cxlfork_check_caller(total_pages: u64, data_pages: u64, n_maps: u32) -> i32;
@@ -195,6 +204,12 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_task_check(s: *const TaskState) -> i32;
     pub(crate) fn cxlfork_task_prepare(s: *const TaskState, pin: *mut KFile) -> *mut c_void;
     pub(crate) fn cxlfork_task_discard(prepared: *mut c_void);
+    pub(crate) fn cxlfork_rgroup_follow(id: u64, ax: *mut core::ffi::c_long) -> i32;
+    pub(crate) fn cxlfork_rgroup_lead(id: u64, n: u32, out: *mut *mut CxlforkRgroup) -> i32;
+    pub(crate) fn cxlfork_rgroup_stage(g: *mut CxlforkRgroup, k: u32, prepared: *mut c_void, fpu: *const c_void, fpu_len: u32, ax: core::ffi::c_long, personality: u64, nnp: bool) -> i32;
+    pub(crate) fn cxlfork_rgroup_commit(g: *mut CxlforkRgroup) -> i32;
+    pub(crate) fn cxlfork_rgroup_go(g: *mut CxlforkRgroup, leader_ctid: u64, failed: bool);
+    pub(crate) fn cxlfork_rgroup_abort(g: *mut CxlforkRgroup, err: i32);
     pub(crate) fn cxlfork_task_set(prepared: *mut c_void);
     pub(crate) fn cxlfork_fpu_check(buf: *const c_void, len: u32, xfeatures: u64) -> i32;
     pub(crate) fn cxlfork_fpu_set(buf: *const c_void, len: u32);

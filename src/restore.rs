@@ -19,7 +19,7 @@
 //! still fail there (as they can in execve); the caller, which has no
 //! program left to return to, is then killed.
 
-use crate::abi::image::{file_kind, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, LEAF_SPAN, META_OFF, REGS_SELF, USER_END};
+use crate::abi::image::{file_kind, procf, vm, vma_kind, ImageHeader, Meta, ProcImage, TaskImage, VmaImage, LEAF_SPAN, META_OFF, REGS_SELF, USER_END};
 use crate::abi::pod::Pod;
 use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Restore};
@@ -29,6 +29,7 @@ use crate::ffi::{self, KFile, ProcState, TaskState};
 use crate::file_ref::FileRef;
 use crate::kernel_util::image_gfp;
 use crate::pool::Pool;
+use crate::restore_group::RestoreGroup;
 use crate::{images, kernel_util, target, tiering};
 use core::ffi::c_void;
 use kernel::prelude::*;
@@ -448,6 +449,13 @@ impl PreparedTask {
         Ok(Self(core::ptr::NonNull::new(p).ok_or(ENOMEM)?))
     }
 
+    /// Gives it up, to a restore group (`shim_rgroup.c`).
+    fn into_raw(self) -> *mut c_void {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
     /// Installs it into current (consumes it).
     fn install(self) {
         let p = self.0.as_ptr();
@@ -529,7 +537,8 @@ struct Prepared<'m> {
 /// After the point of no return: replace the address space and the state.
 fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
     let h = &*ctx.header;
-    // SAFETY: acts on current, which is single-threaded (checked).
+    // SAFETY: acts on current, whose other threads (if any) wait in the
+    // kernel to become the image's (checked).
     check(unsafe { ffi::cxlfork_unmap_all_but_special() })?;
     for pl in p.plan {
         let v = pl.v;
@@ -621,7 +630,10 @@ fn check_mm(h: &ImageHeader) -> Result {
 }
 
 /// `CXLFORK_IOC_RESTORE`. Returns the value the clone's interrupted call
-/// returns (its full 64 bits reach the clone through the task_work).
+/// returns (its full 64 bits reach the clone through the task_work). An
+/// image of several threads needs the caller's other threads waiting in
+/// `CXLFORK_IOC_RESTORE_THREAD` ([`crate::restore_group`]): one point of no
+/// return for all of them.
 pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     let t0 = kernel_util::monotonic_ns();
     if req.flags & !uapi::RESTORE_FLAGS != 0 || req.reserved != 0 {
@@ -629,7 +641,9 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     }
     let policy = tiering::for_abi(req.policy)?;
     // SAFETY: reads current's thread count and sharing.
-    if !unsafe { ffi::cxlfork_current_single_threaded() } || unsafe { ffi::cxlfork_current_shares_state() } {
+    let threads = unsafe { ffi::cxlfork_current_threads() };
+    // SAFETY: as above.
+    if threads == 0 || unsafe { ffi::cxlfork_current_shares_state() } {
         return Err(EBUSY);
     }
     let e = images::find_visible(pool, req.id)?;
@@ -652,22 +666,60 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
         EBADMSG
     })?;
     check_mm(&header)?;
+    // The caller is the main thread; the image's others need as many
+    // other threads of the caller, and no more.
+    let mut group = match header.n_tasks {
+        1 if threads != 1 => return Err(EBUSY),
+        1 => None,
+        n => Some(RestoreGroup::lead(req.id, n - 1)?),
+    };
+    let r = restore_with(pool, req, policy, e.offset, lease, header, meta, &mut group, t0);
+    if let (Err(err), Some(g)) = (&r, group.as_mut()) {
+        g.fail(*err);
+    }
+    r
+}
+
+/// The rest of [`restore`], once the image is read and valid and the group
+/// (if any) gathered: an error before the point of no return sends its
+/// followers back with it.
+#[allow(clippy::too_many_arguments)]
+fn restore_with(
+    pool: &Arc<Pool>,
+    req: &Restore,
+    policy: &'static dyn tiering::Policy,
+    base: u64,
+    lease: Lease<'_>,
+    header: KBox<ImageHeader>,
+    meta: KVVec<u8>,
+    group: &mut Option<RestoreGroup>,
+    t0: u64,
+) -> Result<isize> {
     // From here the context owns the lease: dropping it releases it.
-    let ctx = CloneCtx::new(pool.clone(), req.id, e.offset, header, meta, policy, req.policy, lease.clone_nr)?;
+    let ctx = CloneCtx::new(pool.clone(), req.id, base, header, meta, policy, req.policy, lease.clone_nr)?;
     lease.disarm();
     let m = ctx.meta();
 
-    let t = m.task(0).map_err(|_| EBADMSG)?;
-    let ax = if t.regs.origin == REGS_SELF { u64::from(ctx.clone_nr) } else { t.regs.ax };
-    let ts = task_state(&t, ax);
-    // SAFETY: `ts` is a valid state to check.
-    check(unsafe { ffi::cxlfork_task_check(&ts) })?;
-    let fpu = m.task_fpu(&t).map_err(|_| EBADMSG)?;
-    // SAFETY: `fpu` is `fpu.len()` readable bytes.
-    check(unsafe { ffi::cxlfork_fpu_check(fpu.as_ptr().cast::<c_void>(), fpu.len() as u32, t.fpu_xfeatures) })?;
     let ps = proc_state(&m)?;
     // SAFETY: `ps` is a valid state to check.
     check(unsafe { ffi::cxlfork_proc_check(&*ps) })?;
+    // Every thread's registers and state, as the kernel's own calls would
+    // check them, and its XSAVE buffer (each follower's FPU layout is the
+    // caller's: checked when the group gathered).
+    let ax_of = |t: &TaskImage| if t.regs.origin == REGS_SELF { u64::from(ctx.clone_nr) } else { t.regs.ax };
+    let t = m.task(0).map_err(|_| EBADMSG)?;
+    let ax = ax_of(&t);
+    let ts = task_state(&t, ax);
+    let leader_ctid = ts.clear_child_tid;
+    let fpu = m.task_fpu(&t).map_err(|_| EBADMSG)?;
+    for k in 0..m.header.n_tasks {
+        let t = m.task(k).map_err(|_| EBADMSG)?;
+        // SAFETY: a valid state to check.
+        check(unsafe { ffi::cxlfork_task_check(&task_state(&t, ax_of(&t))) })?;
+        let f = m.task_fpu(&t).map_err(|_| EBADMSG)?;
+        // SAFETY: `f` is `f.len()` readable bytes.
+        check(unsafe { ffi::cxlfork_fpu_check(f.as_ptr().cast::<c_void>(), f.len() as u32, t.fpu_xfeatures) })?;
+    }
     check_specials(&m)?;
     let objs = shared_objects(&ctx, &m)?;
     let plan = plan(&m, &objs)?;
@@ -675,6 +727,17 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     if let Some(&max) = fds.fds.last() {
         // SAFETY: sizes current's descriptor table (nothing else changes).
         check(unsafe { ffi::cxlfork_fd_prepare(max) })?;
+    }
+    // Each follower's state, staged in the group (task k + 1 for the
+    // follower k, both by increasing tid).
+    if let Some(g) = group.as_ref() {
+        let nnp = ps.proc_flags & procf::NO_NEW_PRIVS != 0;
+        for k in 1..m.header.n_tasks {
+            let t = m.task(k).map_err(|_| EBADMSG)?;
+            let ax = ax_of(&t);
+            let p = PreparedTask::new(&task_state(&t, ax), ctx.pin())?;
+            g.stage(k - 1, p.into_raw(), m.task_fpu(&t).map_err(|_| EBADMSG)?, ax, ps.personality, nnp)?;
+        }
     }
     let task = PreparedTask::new(&ts, ctx.pin())?;
     let (exe_off, exe_len) = {
@@ -685,9 +748,13 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
     let exe = ExeFile::open(m.string(exe_off, exe_len).map_err(|_| EBADMSG)?, req.flags & uapi::RESTORE_SKIP_FILES != 0)?;
     let p = Prepared { plan, fds, proc: ps, task, exe, fpu, stdio: req.flags & uapi::RESTORE_IMAGE_STDIO != 0 };
 
-    // Point of no return.
+    // Point of no return (for every thread of the group at once).
+    let committed = group.take().map(RestoreGroup::commit).transpose()?;
     match become_clone(&ctx, p) {
         Ok(()) => {
+            if let Some(c) = committed {
+                c.go(leader_ctid);
+            }
             ctx.stats.restore_ns.store(kernel_util::monotonic_ns() - t0, Relaxed);
             Ok(ax as i32 as isize)
         }
@@ -695,6 +762,7 @@ pub(crate) fn restore(pool: &Arc<Pool>, req: &Restore) -> Result<isize> {
             pr_warn!("restore: failed after the point of no return ({:?}): killing the caller\n", err);
             // SAFETY: acts on current.
             unsafe { ffi::cxlfork_kill_current() };
+            // `committed` dropped: its followers go with nothing to install.
             Err(err)
         }
     }

@@ -116,7 +116,11 @@ struct cxlfork_proc_state {
 #define CXLFORK_MMF_MDWE_NO_INHERIT (1ULL << 4)
 #define CXLFORK_PROC_NO_NEW_PRIVS (1U << 0)
 
+/* Most threads a process may have to be checkpointed (image MAX_TASKS). */
+#define CXLFORK_MAX_THREADS	4096
+
 struct cxlfork_target;
+struct cxlfork_park;
 #define CXLFORK_TARGET_CHECKPOINT	0
 #define CXLFORK_TARGET_STAT		1
 int cxlfork_target_get(int pid, int mem_fd, int purpose, struct cxlfork_target **out);
@@ -125,6 +129,18 @@ bool cxlfork_target_is_self(const struct cxlfork_target *t);
 int cxlfork_target_run(struct cxlfork_target *t, void *arg, int after, struct file *pin);
 int cxlfork_target_task(struct cxlfork_target *t, struct cxlfork_task_state *out);
 int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len, u64 *xfeatures);
+int cxlfork_capture_self(struct cxlfork_task_state *s, void **fpu, u32 *len, u64 *xfeatures);
+int cxlfork_target_park(struct cxlfork_target *t, struct file *pin);
+u32 cxlfork_target_park_count(const struct cxlfork_target *t);
+int cxlfork_target_park_thread(const struct cxlfork_target *t, u32 i, struct cxlfork_task_state *s,
+			       void *fpu, u32 cap, u32 *len, u64 *xfeatures);
+
+/* Thread parking (shim_park.c). */
+int cxlfork_park_others(struct file *pin, struct cxlfork_park **out);
+u32 cxlfork_park_count(const struct cxlfork_park *p);
+int cxlfork_park_thread(const struct cxlfork_park *p, u32 i, struct cxlfork_task_state *s,
+			void *fpu, u32 cap, u32 *len, u64 *xf);
+void cxlfork_park_release(struct cxlfork_park *p);
 int cxlfork_target_proc(struct cxlfork_target *t, struct cxlfork_proc_state *out);
 int cxlfork_target_path(struct cxlfork_target *t, int which, char *buf, size_t len);
 void cxlfork_target_mm(struct cxlfork_target *t, u64 *out, u32 auxv_words);
@@ -168,7 +184,7 @@ vm_fault_t cxlfork_vma_insert_pfn(struct vm_area_struct *vma, u64 addr, u64 pfn)
 vm_fault_t cxlfork_vma_insert_copy(struct vm_area_struct *vma, u64 addr, const void *src);
 bool cxlfork_pkeys_usable(void);
 u64 cxlfork_totalram_pages(void);
-bool cxlfork_current_single_threaded(void);
+u32 cxlfork_current_threads(void);
 bool cxlfork_current_shares_state(void);
 int cxlfork_check_special(u64 start, u64 end, const char *name);
 int cxlfork_check_caller(u64 total_pages, u64 data_pages, u32 n_maps);
@@ -182,6 +198,7 @@ void cxlfork_set_mm(const u64 *w, u32 auxv_words, const struct cxlfork_proc_stat
 int cxlfork_task_check(const struct cxlfork_task_state *s);
 void *cxlfork_task_prepare(const struct cxlfork_task_state *s, struct file *pin);
 void cxlfork_task_discard(void *prepared);
+void cxlfork_task_write_tid(void *prepared, pid_t tid);
 void cxlfork_task_set(void *prepared);
 int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures);
 void cxlfork_fpu_set(const void *buf, u32 len);
@@ -197,5 +214,15 @@ void cxlfork_clone_vmas_settle(void);
 int cxlfork_exe_prepare(struct file *exe);
 void cxlfork_exe_discard(struct file *exe);
 void cxlfork_exe_install(struct file *exe);
+
+/* The threads of a restore (shim_rgroup.c). */
+struct cxlfork_rgroup;
+int cxlfork_rgroup_follow(u64 id, long *ax);
+int cxlfork_rgroup_lead(u64 id, u32 n, struct cxlfork_rgroup **out);
+int cxlfork_rgroup_stage(struct cxlfork_rgroup *g, u32 k, void *prepared, const void *fpu, u32 fpu_len,
+			 long ax, u64 personality, bool nnp);
+int cxlfork_rgroup_commit(struct cxlfork_rgroup *g);
+void cxlfork_rgroup_go(struct cxlfork_rgroup *g, u64 leader_ctid, bool failed);
+void cxlfork_rgroup_abort(struct cxlfork_rgroup *g, int err);
 
 #endif

@@ -453,27 +453,37 @@ bool cxlfork_pkeys_usable(void)
 	return IS_ENABLED(CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS) && arch_pkeys_enabled();
 }
 
-bool cxlfork_current_single_threaded(void)
+/* Current's thread count; 0 if it is not its process's main thread. */
+u32 cxlfork_current_threads(void)
 {
-	return get_nr_threads(current) == 1 && current == current->group_leader;
+	return current == current->group_leader ? get_nr_threads(current) : 0;
 }
 
 /*
- * Whether current shares its mm, file table, fs or signal handlers with
- * another task (CLONE_VM/FILES/FS/SIGHAND without being a thread of it):
- * replacing them would change that other task too.
+ * Whether current shares its mm, file table, fs or signal handlers with a
+ * task outside its process (CLONE_VM/FILES/FS/SIGHAND without
+ * CLONE_THREAD), or its threads do not all share its file table and fs:
+ * replacing them would change that other task too, or leave a thread of
+ * the clone with the restorer's. Each of its threads holds one reference
+ * on each.
  */
 bool cxlfork_current_shares_state(void)
 {
+	u32 threads = get_nr_threads(current);
+	struct task_struct *t;
 	bool shared;
 
 	/* mm_users alone also counts transient readers (/proc, GUP). */
-	shared = (mm_flags_test(MMF_MULTIPROCESS, current->mm) && atomic_read(&current->mm->mm_users) > 1) ||
-		 atomic_read(&current->files->count) > 1 ||
-		 refcount_read(&current->sighand->count) > 1;
+	shared = (mm_flags_test(MMF_MULTIPROCESS, current->mm) && atomic_read(&current->mm->mm_users) > threads) ||
+		 atomic_read(&current->files->count) > threads ||
+		 refcount_read(&current->sighand->count) > threads;
 	task_lock(current);
-	shared = shared || (current->fs && current->fs->users > 1);
+	shared = shared || (current->fs && current->fs->users > threads);
 	task_unlock(current);
+	rcu_read_lock();
+	for_each_thread(current, t)
+		shared = shared || READ_ONCE(t->files) != current->files || READ_ONCE(t->fs) != current->fs;
+	rcu_read_unlock();
 	return shared;
 }
 
@@ -802,6 +812,17 @@ void *cxlfork_task_prepare(const struct cxlfork_task_state *s, struct file *pin)
 	init_task_work(&w->cb, restore_work_fn);
 	w->pin = get_file(pin);
 	return w;
+}
+
+/* Write a prepared thread's new tid where
+ * its image has clear_child_tid (glibc's struct pthread tid), as
+ * CLONE_CHILD_SETTID would; errors ignored, as there. */
+void cxlfork_task_write_tid(void *prepared, pid_t tid)
+{
+	struct restore_work *w = prepared;
+
+	if (w && w->s.clear_child_tid)
+		put_user(tid, (int __user *)w->s.clear_child_tid);
 }
 
 void cxlfork_task_discard(void *prepared)

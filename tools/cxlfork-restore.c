@@ -2,14 +2,16 @@
 /*
  * cxlfork-restore: the tiny static program that becomes a clone.
  *
- *   cxlfork-restore [-C DIR] ID POLICY FLAGS [NAME START END]...
+ *   cxlfork-restore [-C DIR] [-T THREADS] ID POLICY FLAGS [NAME START END]...
  *
  * What the kernel gives a process but a module cannot set, it sets here
  * first: the image's current directory (-C: a fork child keeps its
  * parent's), its special mappings ([vdso], [vvar], [vvar_vclock]) moved to
  * the addresses the image has them at (the checkpointed program's libc
  * cached them), and RLIMIT_NOFILE raised to its hard limit (the restore
- * sizes the descriptor table for the image's highest fd under it). Then it
+ * sizes the descriptor table for the image's highest fd under it). For an
+ * image of several threads (-T), it starts the other threads, each waiting
+ * in CXLFORK_IOC_RESTORE_THREAD to become one of the image's. Then it
  * calls CXLFORK_IOC_RESTORE, which replaces everything else, and only
  * returns on failure. cxlfork-ctl restore computes the arguments from the
  * image. Static and non-PIE: its own code sits at 0x400000, far from where
@@ -23,11 +25,66 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/cxlfork.h>
 
 #define MAX_SPECIAL 4
+#define MAX_THREADS 4096
+#define FOLLOWER_STACK (64 << 10)
+
+/* The arguments every waiting thread shares (read only). */
+struct follower_arg {
+	long fd;
+	struct cxlfork_restore_thread rt;
+};
+
+static long raw_syscall3(long nr, long a, long b, long c)
+{
+	long r;
+
+	__asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+
+/*
+ * A thread that waits to become one of the image's other threads. It
+ * shares the main thread's TLS (no CLONE_SETTLS), so it calls nothing that
+ * writes it (errno): a raw ioctl, which returns only if the restore failed
+ * before changing anything, then a raw exit of this thread alone.
+ */
+static int follower(void *p)
+{
+	const struct follower_arg *a = p;
+	long r = raw_syscall3(SYS_ioctl, a->fd, CXLFORK_IOC_RESTORE_THREAD, (long)&a->rt);
+
+	for (;;)
+		raw_syscall3(SYS_exit, r < 0 ? -r : 0, 0, 0);
+	return 0;
+}
+
+/* Start n threads waiting for image id on fd; 0, or -1 with errno. */
+static int start_followers(int fd, unsigned long long id, int n)
+{
+	static struct follower_arg arg;
+	char *stacks;
+
+	if (n <= 0)
+		return 0;
+	arg.fd = fd;
+	arg.rt.size = sizeof(arg.rt);
+	arg.rt.id = id;
+	stacks = mmap(NULL, (size_t)n * FOLLOWER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (stacks == MAP_FAILED)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (clone(follower, stacks + (size_t)(i + 1) * FOLLOWER_STACK,
+			  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, &arg) < 0)
+			return -1;
+	return 0;
+}
 
 struct special {
 	const char *name;
@@ -78,7 +135,7 @@ int main(int argc, char **argv)
 	struct special sp[MAX_SPECIAL];
 	unsigned long total = 0, off = 0, tmp;
 	struct rlimit nofile;
-	int n = 0, fd;
+	int n = 0, fd, threads = 1;
 
 	if (argc > 2 && !strcmp(argv[1], "-C")) {
 		if (chdir(argv[2])) {
@@ -88,8 +145,17 @@ int main(int argc, char **argv)
 		argv += 2;
 		argc -= 2;
 	}
+	if (argc > 2 && !strcmp(argv[1], "-T")) {
+		threads = atoi(argv[2]);
+		if (threads < 1 || threads > MAX_THREADS) {
+			fprintf(stderr, "cxlfork-restore: -T %s: 1 to %d threads\n", argv[2], MAX_THREADS);
+			return 2;
+		}
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4 || (argc - 4) % 3 || (argc - 4) / 3 > MAX_SPECIAL) {
-		fprintf(stderr, "usage: cxlfork-restore [-C DIR] ID POLICY FLAGS [NAME START END]...\n");
+		fprintf(stderr, "usage: cxlfork-restore [-C DIR] [-T THREADS] ID POLICY FLAGS [NAME START END]...\n");
 		return 2;
 	}
 	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
@@ -142,6 +208,10 @@ int main(int argc, char **argv)
 	fd = open("/dev/cxlfork", O_RDWR);
 	if (fd < 0) {
 		perror("cxlfork-restore: /dev/cxlfork");
+		return 1;
+	}
+	if (start_followers(fd, r.id, threads - 1)) {
+		perror("cxlfork-restore: starting the image's other threads");
 		return 1;
 	}
 	ioctl(fd, CXLFORK_IOC_RESTORE, &r);

@@ -4,7 +4,7 @@ use crate::mib;
 use anyhow::{anyhow, bail, Context, Result};
 use cxlfork::image::{id_string, parse_id, Image};
 use cxlfork::{uapi, After, Device, Policy};
-use cxlfork_abi::image::{file_kind, procf, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED};
+use cxlfork_abi::image::{file_kind, procf, pte, vm, vma_kind, PT_ENTRIES, REGS_INTERRUPTED, REGS_RESTART, REGS_SELF, REGS_STOPPED, TaskImage};
 use std::io::Write;
 use cxlfork_abi::pool::PAGE_SIZE;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -202,13 +202,15 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
     let task = m.task(0)?;
     let proc = m.proc()?;
     let regs = task.regs;
-    let origin = match regs.origin {
+    let origin_of = |o: u64| match o {
         REGS_SELF => "self (returns from the checkpoint call)",
         REGS_STOPPED => "stopped at a user instruction",
         REGS_RESTART => "stopped in a system call (re-issued on restore)",
         REGS_INTERRUPTED => "stopped in a system call already restarted once (returns EINTR on restore)",
         _ => "?",
     };
+    let origin = origin_of(regs.origin);
+    let threads: Vec<TaskImage> = (0..h.n_tasks).map(|i| m.task(i)).collect::<Result<_, _>>()?;
     let handlers: Vec<Value> = proc
         .actions
         .iter()
@@ -234,8 +236,11 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
             "mm": {"start_brk": h.mm.start_brk, "brk": h.mm.brk, "start_stack": h.mm.start_stack, "arg_start": h.mm.arg_start, "env_start": h.mm.env_start},
             "regs": {"origin": origin, "ip": format!("{:#x}", regs.ip), "sp": format!("{:#x}", regs.sp), "ax": format!("{:#x}", regs.ax), "orig_ax": format!("{:#x}", regs.orig_ax), "flags": format!("{:#x}", regs.flags), "fs_base": format!("{:#x}", regs.fs_base), "gs_base": format!("{:#x}", regs.gs_base)},
             "fpu_bytes": task.fpu_len, "fpu_xfeatures": format!("{:#x}", task.fpu_xfeatures), "pkru": format!("{:#x}", task.pkru),
-            "threads": [{"tid": task.tid, "comm": cstr(&task.comm), "rseq": format!("{:#x}", task.rseq), "rseq_len": task.rseq_len,
-                         "robust_list": format!("{:#x}", task.robust_list), "clear_child_tid": format!("{:#x}", task.clear_child_tid)}],
+            "threads": threads.iter().map(|t| json!({"tid": t.tid, "comm": cstr(&t.comm), "origin": origin_of(t.regs.origin),
+                         "ip": format!("{:#x}", t.regs.ip), "sp": format!("{:#x}", t.regs.sp), "fs_base": format!("{:#x}", t.regs.fs_base),
+                         "blocked": format!("{:#x}", t.blocked), "fpu_bytes": t.fpu_len,
+                         "rseq": format!("{:#x}", t.rseq), "rseq_len": t.rseq_len,
+                         "robust_list": format!("{:#x}", t.robust_list), "clear_child_tid": format!("{:#x}", t.clear_child_tid)})).collect::<Vec<_>>(),
             "signals": {"blocked": format!("{:#x}", task.blocked), "altstack_sp": format!("{:#x}", task.ss_sp), "altstack_size": task.ss_size, "handlers": handlers},
             "process": {"cwd": String::from_utf8_lossy(m.string(proc.cwd_off, proc.cwd_len)?), "exe": String::from_utf8_lossy(m.string(proc.exe_off, proc.exe_len)?),
                         "umask": format!("{:#o}", proc.umask), "personality": format!("{:#x}", proc.personality), "mm_flags": format!("{:#x}", proc.mm_flags),
@@ -257,8 +262,15 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
         mib(h.size), h.base, h.n_data, h.anon_pages, h.file_pages, h.accessed_pages, h.dirty_pages, h.n_leaves, h.n_upper, h.duration_ns as f64 / 1e6
     );
     println!("  process: exe {} cwd {} umask {:#o}", String::from_utf8_lossy(m.string(proc.exe_off, proc.exe_len)?), String::from_utf8_lossy(m.string(proc.cwd_off, proc.cwd_len)?), proc.umask);
-    println!("  thread {} ({}): {origin}: ip {:#x} sp {:#x} ax {:#x} orig_ax {:#x} fs_base {:#x}; fpu {} bytes (xfeatures {:#x}); rseq {:#x}", task.tid, cstr(&task.comm), regs.ip, regs.sp, regs.ax, regs.orig_ax, regs.fs_base, task.fpu_len, task.fpu_xfeatures, task.rseq);
-    println!("  signals: blocked {:#x}, {} handlers, altstack {:#x}+{}", task.blocked, handlers.len(), task.ss_sp, task.ss_size);
+    println!("  {} thread{}:", threads.len(), if threads.len() == 1 { "" } else { "s" });
+    for t in &threads {
+        let r = t.regs;
+        println!(
+            "    thread {} ({}): {}: ip {:#x} sp {:#x} ax {:#x} orig_ax {:#x} fs_base {:#x}; fpu {} bytes (xfeatures {:#x}); rseq {:#x}; blocked {:#x}",
+            t.tid, cstr(&t.comm), origin_of(r.origin), r.ip, r.sp, r.ax, r.orig_ax, r.fs_base, t.fpu_len, t.fpu_xfeatures, t.rseq, t.blocked
+        );
+    }
+    println!("  signals: {} handlers; main thread's altstack {:#x}+{}", handlers.len(), task.ss_sp, task.ss_size);
     println!("  VMAs (as /proc/PID/maps; then pages checkpointed, Accessed, Dirty):");
     for (v, p, a, d, pl) in &vmas {
         let off = if matches!(v.kind, vma_kind::FILE_PRIVATE | vma_kind::FILE_SHARED) { v.pgoff * PAGE_SIZE } else { 0 };
@@ -336,6 +348,9 @@ pub(crate) fn restore(id: &str, o: &RestoreOpts) -> Result<()> {
     let cwd = m.string(proc.cwd_off, proc.cwd_len)?;
     if !cwd.is_empty() {
         args.extend(["-C".to_string(), String::from_utf8_lossy(cwd).into_owned()]);
+    }
+    if img.header.n_tasks > 1 {
+        args.extend(["-T".to_string(), img.header.n_tasks.to_string()]);
     }
     args.extend([info.id.to_string(), Policy::from(policy).abi().to_string()]);
     let mut flags = 0;

@@ -251,8 +251,22 @@ impl Device {
     /// [`Forked::Parent`] here once the image is published, and
     /// [`Forked::Clone`] in every process later restored from it.
     pub fn checkpoint_self(&self, name: &str) -> Result<Forked> {
+        self.checkpoint_self_with(name, 0)
+    }
+
+    /// As [`Device::checkpoint_self`], recording the calling thread alone,
+    /// as `fork()` copies only the thread that calls it (the other threads
+    /// are held still while memory is copied, and are not in the image).
+    /// No `pthread_atfork` handler runs: locks other threads held stay
+    /// held in the clone.
+    pub fn checkpoint_this_thread(&self, name: &str) -> Result<Forked> {
+        self.checkpoint_self_with(name, uapi::CKPT_THIS_THREAD)
+    }
+
+    fn checkpoint_self_with(&self, name: &str, flags: u32) -> Result<Forked> {
         let mut c = Checkpoint::zeroed();
         c.size = Checkpoint::SIZE as u32;
+        c.flags = flags;
         let n = name.len().min(uapi::NAME_LEN - 1);
         c.name[..n].copy_from_slice(&name.as_bytes()[..n]);
         // SAFETY: `CheckpointIoctl` describes the command and its argument.

@@ -109,13 +109,15 @@ fn explain(op: Op, e: Errno) -> &'static str {
         (_, Errno::NODEV) => "no pool attached on this host (cxlfork-ctl pool attach)",
         (Op::Checkpoint, Errno::SRCH) => "no such process (or it exited during the checkpoint)",
         (Op::Checkpoint, Errno::PERM) => {
-            "not allowed: checkpointing another process needs its uid and gid, and it must be dumpable, or CAP_SYS_ADMIN"
+            "not allowed: checkpointing another process needs the right to ptrace it (same user and dumpable, Yama, LSMs) or CAP_SYS_ADMIN"
         }
         (Op::Checkpoint, Errno::OPNOTSUPP) => {
-            "the process cannot be checkpointed: it is multi-threaded, or has a hugetlb or PFN mapping, or a shared mapping of an unlinked non-tmpfs file"
+            "the process cannot be checkpointed: it has an io_uring or other kernel-made worker thread, its main thread exited, or it has a hugetlb or PFN mapping, or a shared mapping of an unlinked non-tmpfs file (see the kernel log)"
         }
+        (Op::Checkpoint, Errno::BUSY) => "a thread of the process is traced, or another checkpoint of it is under way",
+        (Op::Checkpoint, Errno::TIMEDOUT) => "a thread of the process did not stop within 30 s (blocked uninterruptibly, or in vfork)",
         (Op::Checkpoint, Errno::NOSPC) => "no room in this host's pool partition (or its directory is full)",
-        (Op::Checkpoint, Errno::AGAIN) => "some pages were being swapped or migrated; try again",
+        (Op::Checkpoint, Errno::AGAIN) => "some pages were being swapped or migrated, or threads kept being created; try again",
         (Op::Checkpoint, Errno::INTR) => "interrupted while waiting for the process to stop",
         (Op::Checkpoint, Errno::INVAL) => "invalid arguments (flags, name, or a kernel thread)",
         (Op::Checkpoint, Errno::TOOBIG) => "the process has too many mappings, files or path bytes for one image",
@@ -130,7 +132,10 @@ fn explain(op: Op, e: Errno) -> &'static str {
         (Op::Restore, Errno::BADMSG) => "the image is corrupt (failed validation); nothing was changed",
         (Op::Restore, Errno::NOEXEC) => "the image was made by another kernel build",
         (Op::Restore, Errno::INVAL) => "bad arguments, or the image's registers/FPU state/vdso placement do not fit this process",
-        (Op::Restore, Errno::BUSY) => "the restoring process has other threads",
+        (Op::Restore, Errno::BUSY) => {
+            "the restoring process has other threads than those waiting to become the image's, or shares its memory, files or signal handlers with another process"
+        }
+        (Op::Restore, Errno::TIMEDOUT) => "the image's other threads did not all start waiting within 10 s",
         (Op::Restore, Errno::OPNOTSUPP) => "the image has a pipe or socket open (use --skip-files)",
         (Op::CloneStat, Errno::NOENT) => "that process is not a cxlfork clone",
         (Op::CloneStat, Errno::SRCH) => "no such process",
