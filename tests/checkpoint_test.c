@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -351,6 +352,37 @@ static void *spin(void *arg)
 	return arg;
 }
 
+static void *spin_tid(void *arg)
+{
+	*(volatile pid_t *)arg = gettid();
+	for (;;)
+		pause();
+	return arg;
+}
+
+/* A process with two threads (the main one pausing); the other's tid. */
+static pid_t two_threads(pid_t *tid)
+{
+	static volatile pid_t *shared;
+	pid_t pid;
+
+	if (!shared)
+		shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	*shared = 0;
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, spin_tid, (void *)shared);
+		for (;;)
+			pause();
+	}
+	while (!*shared)
+		usleep(1000);
+	*tid = *shared;
+	return pid;
+}
+
 TEST_F(ckpt, bad_targets_leave_nothing)
 {
 	__u32 before = image_total(self->fd);
@@ -360,19 +392,44 @@ TEST_F(ckpt, bad_targets_leave_nothing)
 	pid_t mt, pid, target;
 
 	ASSERT_NE((__u32)-1, before);
-	/* Multi-threaded. */
+	/* Multi-threaded: a thread's tid is not a process (ESRCH); a traced
+	 * thread (EBUSY, as a traced process); a process whose main thread
+	 * exited (EOPNOTSUPP): each refused with the process left running,
+	 * nothing in the pool. */
+	{
+		pid_t tid;
+
+		mt = two_threads(&tid);
+		ASSERT_EQ(-ESRCH, ckpt(self->fd, tid, 0, NULL)) TH_LOG("tid %d of process %d", tid, mt);
+		ASSERT_EQ(0, ptrace(PTRACE_SEIZE, tid, 0, 0));
+		ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, tid, 0, 0));
+		ASSERT_EQ(tid, waitpid(tid, &status, __WALL));
+		ASSERT_EQ(-EBUSY, ckpt(self->fd, mt, 0, NULL));
+		ASSERT_EQ(0, ptrace(PTRACE_DETACH, tid, 0, 0));
+		ASSERT_EQ('S', proc_state(mt)) TH_LOG("refused target must not be left stopped");
+		reap(mt);
+	}
 	mt = fork();
 	if (mt == 0) {
 		pthread_t t;
 
 		pthread_create(&t, NULL, spin, NULL);
-		for (;;)
-			pause();
+		pthread_exit(NULL);	/* the main thread: a zombie leader */
 	}
 	usleep(200 * 1000);
 	ASSERT_EQ(-EOPNOTSUPP, ckpt(self->fd, mt, 0, NULL));
-	ASSERT_EQ('S', proc_state(mt)) TH_LOG("refused target must not be left stopped");
 	reap(mt);
+	/* THIS_THREAD is the caller's own: refused with a pid. */
+	target = fork();
+	if (target == 0) {
+		for (;;)
+			pause();
+	}
+	usleep(100 * 1000);
+	ASSERT_EQ(-EINVAL, ckpt(self->fd, target, CXLFORK_CKPT_THIS_THREAD, NULL));
+	ASSERT_EQ('S', proc_state(target));
+	reap(target);
+	ASSERT_EQ(before, image_total(self->fd));
 
 	ASSERT_EQ(-ESRCH, ckpt(self->fd, 999999, 0, NULL));
 	ASSERT_EQ(-EFAULT, xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, NULL));

@@ -47,9 +47,18 @@
 /* A clone of the workload exits with this: the restore went through. */
 #define CLONE_EXIT 200
 
-enum { W_LOW = 1, W_HUGE = 2 };
+enum { W_LOW = 1, W_HUGE = 2, W_THREADS = 4 };
+/* W_THREADS: the image's threads besides the main one. */
+#define W_NTHREADS 2
 /* W_HUGE: a private writable mapping of this size (the guest has 1-2 GiB). */
 #define HUGE_SIZE (64UL << 30)
+
+static void *thread_sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
 
 /* The workload: an executable mapping of RX_FILE, fd HIGH_FD open, an
  * mprotect'ed read-only region written before, optionally a page at
@@ -84,6 +93,13 @@ static pid_t workload(int flags, __u64 *id)
 			if (h == MAP_FAILED)
 				_exit(89);
 			h[0] = 1;
+		}
+		if (flags & W_THREADS) {
+			pthread_t t;
+
+			for (int i = 0; i < W_NTHREADS; i++)
+				if (pthread_create(&t, NULL, thread_sleeper, NULL))
+					_exit(88);
 		}
 		setrlimit(RLIMIT_NOFILE, &nofile);
 		fd = open(RX_FILE, O_RDONLY);
@@ -140,7 +156,35 @@ static int stub_args(__u64 id, char *buf, size_t len, char **argv, int max)
 	return n;
 }
 
-enum cond { C_NONE, C_AS, C_NOFILE, C_SEAL, C_SHARED_FILES, C_SHARED_MM, C_THREAD, C_NOBODY };
+enum cond {
+	C_NONE, C_AS, C_NOFILE, C_SEAL, C_SHARED_FILES, C_SHARED_MM, C_THREAD, C_NOBODY,
+	/* Of an image of W_NTHREADS + 1 threads: */
+	C_FEWER,	/* one thread fewer waiting to become the image's */
+	C_WRONG_ID,	/* one waiting for another image */
+};
+
+/* The image id a waiting thread of C_WRONG_ID names, and what each got. */
+static __u64 wrong_id_of[2];
+static int follower_err[2];
+
+static void *follower_thread(void *arg)
+{
+	long i = (long)arg;
+	struct cxlfork_restore_thread rt = { .size = sizeof(rt), .id = wrong_id_of[i] };
+	int fd = open(CXLFORK_DEV, O_RDWR);
+
+	follower_err[i] = ioctl(fd, CXLFORK_IOC_RESTORE_THREAD, &rt) < 0 ? errno : 0;
+	return NULL;
+}
+
+/* The value after "-T" in the stub's arguments, or NULL. */
+static char **threads_arg(char **argv)
+{
+	for (int i = 0; argv[i]; i++)
+		if (!strcmp(argv[i], "-T") && argv[i + 1])
+			return &argv[i + 1];
+	return NULL;
+}
 
 static int sleeper(void *arg)
 {
@@ -148,13 +192,6 @@ static int sleeper(void *arg)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pause();
 	return 0;
-}
-
-static void *thread_sleeper(void *arg)
-{
-	(void)arg;
-	pause();
-	return NULL;
 }
 
 /* Restores image id in a child under condition c; returns its wait status. */
@@ -215,6 +252,35 @@ static int restore_under(__u64 id, enum cond c)
 			if (setgid(65534) || setuid(65534))
 				_exit(98);
 			break;
+		case C_FEWER: {
+			static char fewer[16];
+			char **t = threads_arg(argv);
+
+			if (!t)
+				_exit(99);
+			snprintf(fewer, sizeof(fewer), "%d", atoi(*t) - 1);
+			*t = fewer;
+			break;
+		}
+		case C_WRONG_ID: {	/* the stub starts none: two of ours instead */
+			char **t = threads_arg(argv);
+			pthread_t f[2];
+			int r;
+
+			if (!t)
+				_exit(99);
+			*t = "1";
+			wrong_id_of[0] = id;
+			wrong_id_of[1] = id + 1;
+			for (long i = 0; i < 2; i++)
+				if (pthread_create(&f[i], NULL, follower_thread, (void *)i))
+					_exit(97);
+			r = cxlfork_restore_main(argc, argv);
+			pthread_join(f[0], NULL);
+			pthread_join(f[1], NULL);
+			/* Each waiting thread got the leader's errno back. */
+			_exit(follower_err[0] == EINVAL && follower_err[1] == EINVAL ? r : 99);
+		}
 		}
 		_exit(cxlfork_restore_main(argc, argv));
 	}
@@ -363,6 +429,68 @@ TEST_F(refuse, mapping_below_mmap_min_addr)
 		 (unsigned long long)(id & 0xffffffffffffULL));
 	system(cmd);
 	ASSERT_REFUSED(st, EPERM);
+}
+
+/*
+ * An image of several threads needs exactly that many threads in the
+ * restorer, the others waiting in RESTORE_THREAD for this image: one fewer
+ * (ETIMEDOUT after 10 s), one more that is not waiting (EBUSY), one
+ * waiting for another image (EINVAL, which the waiting threads get back
+ * too) are refused with the restorer intact; the image restores with the
+ * right ones (its clone's main thread exits CLONE_EXIT).
+ */
+TEST_F(refuse, thread_group)
+{
+	__u64 id;
+	pid_t orig = workload(W_THREADS, &id);
+	char cmd[96];
+	int st[4];
+
+	ASSERT_LT(0, orig);
+	ASSERT_NE(0, id);
+	st[0] = restore_under(id, C_FEWER);
+	st[1] = restore_under(id, C_THREAD);
+	st[2] = restore_under(id, C_WRONG_ID);
+	st[3] = restore_under(id, C_NONE);
+	kill(orig, SIGKILL);
+	waitpid(orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	system(cmd);
+	ASSERT_REFUSED(st[0], ETIMEDOUT);
+	ASSERT_REFUSED(st[1], EBUSY);
+	ASSERT_REFUSED(st[2], EINVAL);
+	ASSERT_TRUE(WIFEXITED(st[3]));
+	ASSERT_EQ(CLONE_EXIT, WEXITSTATUS(st[3]));
+}
+
+/* RESTORE_THREAD alone: from the main thread (EBUSY), with flags
+ * (EINVAL); threads waiting for a leader that never comes die with their
+ * process (the group is freed: kmemleak on the debug kernel). */
+TEST(restore_thread_alone)
+{
+	struct cxlfork_restore_thread rt = { .size = sizeof(rt), .id = 1 };
+	int fd = open(CXLFORK_DEV, O_RDWR), st;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-1, ioctl(fd, CXLFORK_IOC_RESTORE_THREAD, &rt));
+	ASSERT_EQ(EBUSY, errno);
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t[2];
+
+		wrong_id_of[0] = wrong_id_of[1] = 1;
+		for (long i = 0; i < 2; i++)
+			pthread_create(&t[i], NULL, follower_thread, (void *)i);
+		usleep(200 * 1000);
+		rt.flags = 1;
+		_exit(ioctl(fd, CXLFORK_IOC_RESTORE_THREAD, &rt) < 0 && errno == EINVAL ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	close(fd);
 }
 
 /* The control: the same image, no condition, restores into a clone (which
