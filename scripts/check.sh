@@ -92,7 +92,7 @@ step "host tests: tests/ps fork semantics"
 read -r p f s < <(awk -f "$ROOT/scripts/ktap-count.awk" "$LOG/ps-selftest.log")
 record "ps selftest (host)" "$p" "$f" "$s"
 
-step "real runtimes: python3, perl guest trees"
+step "real runtimes: python3 (also threaded), perl guest trees"
 "$ROOT/scripts/build-runtimes.sh" > "$LOG/build-runtimes.log" 2>&1 || { tail -20 "$LOG/build-runtimes.log" >&2; die "building the runtime trees failed"; }
 RT=(--root "$ROOT/build/runtimes/python3" --root "$ROOT/build/runtimes/perl" --include "$ROOT/build/runtimes/tests")
 
@@ -196,7 +196,7 @@ guest_suites() {
 	if reduced; then
 		one_each=--one-each rst="-T forty_thousand_vmas"
 		ps2="anon privfile sharedanon regs fpu tid"
-		rt1="RT_RUNTIMES=python3 RT_POLICIES=ht PYFUNC_MIB=16 "
+		rt1="RT_RUNTIMES=pythreads RT_POLICIES=ht PYFUNC_MIB=16 "
 		rt2="RT_RUNTIMES=python3 RT_POLICIES=mow PYFUNC_MIB=16 "
 	fi
 	[ "$FL" != debug ] || small=(--pool-size 512M)

@@ -13,7 +13,7 @@ POLICIES=${RT_POLICIES:-mow moa ht}
 # machines can be slower still.
 TIMEOUT=${RT_TIMEOUT:-900}
 CLONE_TIMEOUT=${RT_CLONE_TIMEOUT:-600}
-RUNTIMES_ALL=${RT_RUNTIMES:-python3 perl}
+RUNTIMES_ALL=${RT_RUNTIMES:-python3 perl pythreads}
 N=0 FAILED=0
 
 ok() { N=$((N + 1)); echo "ok $N - $*"; }
@@ -37,8 +37,10 @@ diag_proc() {
 count_words() { echo $#; }
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
-interp() { case $1 in python3) echo /usr/bin/python3.11 ;; perl) echo /usr/bin/perl ;; esac; }
-function_script() { case $1 in python3) echo "$BIN/pyfunc.py" ;; perl) echo "$BIN/plfunc.pl" ;; esac; }
+interp() { case $1 in python3|pythreads) echo /usr/bin/python3.11 ;; perl) echo /usr/bin/perl ;; esac; }
+# pythreads: pyfunc.py with a pool of 4 worker threads and 2 background
+# threads (7 threads in all).
+function_script() { case $1 in python3) echo "$BIN/pyfunc.py" ;; pythreads) echo "$BIN/pythreads.py" ;; perl) echo "$BIN/plfunc.pl" ;; esac; }
 runtime_present() { [ -x "$(interp "$1")" ] && [ -f "$(function_script "$1")" ]; }
 
 # A process that exists and is not a zombie.

@@ -11,7 +11,7 @@
 #
 # A runtime whose tree is not in the guest is skipped. Output: KTAP.
 # Environment: RT_POLICIES (default "mow moa ht"), RT_RUNTIMES (default
-# "python3 perl"), RT_TIMEOUT (seconds to wait for the function or a
+# "python3 perl pythreads"), RT_TIMEOUT (seconds to wait for the function or a
 # request, default 300), PYFUNC_MIB, PLFUNC_MIB.
 BIN=$(cd "$(dirname "$0")" && pwd)
 . "$BIN/runtime_lib.sh"

@@ -22,6 +22,16 @@ request; RESULT_DIR is $RT_DIR or /tmp/rt) and to stdout. The original and
 any clone give the same digest for the same request number.
 
   pyfunc.py [MIB]     warm state size in MiB (default 48, or $PYFUNC_MIB)
+
+With $PYFUNC_THREADS=N (pythreads.py sets 4) it is multi-threaded the way
+Python services are: a concurrent.futures pool of N worker threads, all
+started before "ready" and idle (blocked in futex waits) between
+requests, a ticker thread in a sleep loop and a thread that computes in
+short bursts. A request is then computed by the pool (the digest in one
+worker, N slices of the blob hashed by the others) and the digest also
+covers the process's thread count (/proc/self/task) and whether the
+ticker ran since the previous request: a clone that lost a thread, or
+whose threads do not run, does not answer, or answers differently.
 """
 import collections
 import decimal
@@ -39,6 +49,7 @@ import zlib
 SEED = 20250520
 RESULT_DIR = os.environ.get("RT_DIR", "/tmp/rt")
 MIB = float(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PYFUNC_MIB", "48"))
+THREADS = int(os.environ.get("PYFUNC_THREADS", "0"))
 
 # Share of the state (about): dict 50%, floats 15%, blob 20%, sqlite 20%
 # (bytes per item measured with python3.11).
@@ -62,7 +73,7 @@ def build_state():
     floats = [rng.uniform(-1e6, 1e6) for _ in range(N_FLOATS)]
     blob = rng.randbytes(BLOB_BYTES)
 
-    db = sqlite3.connect(":memory:")
+    db = sqlite3.connect(":memory:", check_same_thread=False)
     db.executescript("""
         CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, region TEXT);
         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customers(id),
@@ -130,8 +141,56 @@ def rss_kib():
     return 0
 
 
+class Threads:
+    """The worker pool and the background threads of PYFUNC_THREADS."""
+
+    def __init__(self, n):
+        import concurrent.futures
+        import threading
+        import time
+        self.n, self.ticks, self.last_ticks, self.bursts = n, 0, 0, 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="pyfunc-worker")
+        # Every worker started now (each task holds its worker until all
+        # have started), so that all exist, idle, at the checkpoint.
+        barrier = threading.Barrier(n + 1)
+        starts = [self.pool.submit(barrier.wait) for _ in range(n)]
+        barrier.wait()
+        for f in starts:
+            f.result()
+
+        def tick():
+            while True:
+                time.sleep(0.05)
+                self.ticks += 1
+
+        def burst():
+            while True:
+                hashlib.sha256(b"x" * 4096).digest()
+                self.bursts += 1
+                time.sleep(0.01)
+
+        threading.Thread(target=tick, name="pyfunc-ticker", daemon=True).start()
+        threading.Thread(target=burst, name="pyfunc-burst", daemon=True).start()
+
+    def answer(self, state, n):
+        blob, k = state["blob"], self.n
+        step = len(blob) // k
+        parts = [self.pool.submit(lambda i: hashlib.sha256(blob[i * step:(i + 1) * step]).hexdigest(), i)
+                 for i in range(k)]
+        digest = self.pool.submit(answer, state, n).result()
+        ticked = self.ticks > self.last_ticks
+        self.last_ticks = self.ticks
+        tasks = len(os.listdir("/proc/self/task"))
+        h = hashlib.sha256(digest.encode())
+        for p in parts:
+            h.update(p.result().encode())
+        h.update(repr((tasks, ticked)).encode())
+        return h.hexdigest()
+
+
 def main():
     state = build_state()
+    threads = Threads(THREADS) if THREADS > 0 else None
     pending = [0]
 
     def on_usr1(signum, frame):  # only if SIGUSR1 is not blocked (see below)
@@ -140,7 +199,8 @@ def main():
     signal.signal(signal.SIGUSR1, on_usr1)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     print(f"# pyfunc: {len(state['table'])} keys, {len(state['floats'])} floats, "
-          f"{len(state['blob']) >> 20} MiB blob, {N_ORDERS} orders; rss {rss_kib() >> 10} MiB", flush=True)
+          f"{len(state['blob']) >> 20} MiB blob, {N_ORDERS} orders; rss {rss_kib() >> 10} MiB; "
+          f"{len(os.listdir('/proc/self/task'))} threads", flush=True)
     print(f"ready {os.getpid()}", flush=True)
     served = 0
     while True:
@@ -152,7 +212,7 @@ def main():
         while pending[0] > 0:
             pending[0] -= 1
             served += 1
-            digest = answer(state, served)
+            digest = threads.answer(state, served) if threads else answer(state, served)
             line = f"result {served} {digest}"
             with open(os.path.join(RESULT_DIR, f"{os.getpid()}.result"), "a") as f:
                 f.write(line + "\n")
