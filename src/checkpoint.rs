@@ -516,8 +516,8 @@ fn threads(target: &Target, pin: &FileRef, pid: u32, this_thread: bool) -> Resul
     let (fpu_len, xfeatures) = target.fpu(&mut fpu)?;
     out.push(Thread { s: target.task()?, fpu, fpu_len, xfeatures }, GFP_KERNEL)?;
     for i in 0..n {
-        let mut fpu = KVec::from_elem(0u8, FPU_MAX, GFP_KERNEL)?;
-        let (s, fpu_len, xfeatures) = target.parked_thread(i, &mut fpu)?;
+        let (s, fpu, xfeatures) = target.parked_thread(i)?;
+        let fpu_len = u32::try_from(fpu.len()).map_err(|_| E2BIG)?;
         out.push(Thread { s, fpu, fpu_len, xfeatures }, GFP_KERNEL)?;
     }
     out.sort_unstable_by_key(|t| (t.s.tid != pid, t.s.tid));

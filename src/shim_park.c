@@ -400,7 +400,8 @@ u32 cxlfork_park_count(const struct cxlfork_park *p)
 	return n;
 }
 
-/* Parked thread i (by increasing tid): its state and FPU buffer. */
+/* Parked thread i (by increasing tid): its state and FPU buffer (-E2BIG
+ * with *len set if cap is too small). */
 int cxlfork_park_thread(const struct cxlfork_park *p, u32 i, struct cxlfork_task_state *s,
 			void *fpu, u32 cap, u32 *len, u64 *xf)
 {
@@ -411,6 +412,7 @@ int cxlfork_park_thread(const struct cxlfork_park *p, u32 i, struct cxlfork_task
 
 		if (slot->state != SLOT_PARKED || i--)
 			continue;
+		*len = slot->fpu_len;
 		if (slot->fpu_len > cap)
 			return -E2BIG;
 		memcpy(s, &slot->s, sizeof(*s));

@@ -111,16 +111,21 @@ impl Target {
         unsafe { ffi::cxlfork_target_park_count(self.raw()) }
     }
 
-    /// Parked thread `i` (by increasing tid): its state, and its FPU
-    /// buffer into `fpu`; returns (state, length, xfeatures).
-    pub(crate) fn parked_thread(&self, i: u32, fpu: &mut [u8]) -> Result<(TaskState, u32, u64)> {
+    /// Parked thread `i` (by increasing tid): its state, its XSAVE buffer
+    /// and the buffer's xfeatures.
+    pub(crate) fn parked_thread(&self, i: u32) -> Result<(TaskState, KVec<u8>, u64)> {
         let mut s = TaskState::zeroed();
         let (mut len, mut xf) = (0u32, 0u64);
-        let cap = u32::try_from(fpu.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `s` is a writable state; `fpu` is `cap` writable bytes;
+        // SAFETY: `s` is a writable state; a null buffer of capacity 0;
         // `len` and `xf` are valid out-pointers.
-        check(unsafe { ffi::cxlfork_target_park_thread(self.raw(), i, &mut s, fpu.as_mut_ptr().cast::<c_void>(), cap, &mut len, &mut xf) })?;
-        Ok((s, len, xf))
+        let r = unsafe { ffi::cxlfork_target_park_thread(self.raw(), i, &mut s, core::ptr::null_mut(), 0, &mut len, &mut xf) };
+        if r != E2BIG.to_errno() {
+            check(r)?;
+        }
+        let mut fpu = KVec::from_elem(0u8, len as usize, GFP_KERNEL)?;
+        // SAFETY: as above, with `fpu` `len` writable bytes.
+        check(unsafe { ffi::cxlfork_target_park_thread(self.raw(), i, &mut s, fpu.as_mut_ptr().cast::<c_void>(), len, &mut len, &mut xf) })?;
+        Ok((s, fpu, xf))
     }
 
     /// Process-wide state; `EOPNOTSUPP` for state a clone cannot be given.

@@ -122,7 +122,7 @@ enum { PH_SWEEP, PH_ROOT, PH_NOBODY, PH_DETACH, PH_FINAL, NPHASE };
 static const char *phase_name[NPHASE] = { "sweep", "root", "nobody", "detach", "final" };
 
 #define NERR 134
-#define NCMDS 10
+#define NCMDS 11
 #define MAX_NOTES 24
 #define MAX_PRINTED 60
 
@@ -220,9 +220,11 @@ static const struct cmd cmds[] = {
 	{ 0x14, D_W, sizeof(struct cxlfork_delete), 16, "DELETE" },
 	{ 0x20, D_W, sizeof(struct cxlfork_restore), 24, "RESTORE" },
 	{ 0x21, D_RW, sizeof(struct cxlfork_clone_stat), 88, "CLONE_STAT" },
+	/* Always from a main thread here: refused at once (EBUSY), never waits. */
+	{ 0x22, D_W, sizeof(struct cxlfork_restore_thread), 16, "RESTORE_THREAD" },
 };
 _Static_assert(sizeof(cmds) / sizeof(cmds[0]) == NCMDS, "cmds");
-enum { C_ATTACH, C_INFO, C_DETACH, C_CKPT, C_LIST, C_STAT, C_READ, C_DELETE, C_RESTORE, C_CLONE_STAT };
+enum { C_ATTACH, C_INFO, C_DETACH, C_CKPT, C_LIST, C_STAT, C_READ, C_DELETE, C_RESTORE, C_CLONE_STAT, C_RESTORE_THREAD };
 
 static const struct cmd *cmd_of(unsigned nr, unsigned dir)
 {
@@ -239,14 +241,15 @@ static const int errs_cmd[NCMDS][16] = {
 	[C_ATTACH] = { EPERM, EBUSY, EBADMSG },
 	[C_INFO] = { ENODEV },
 	[C_DETACH] = { EPERM, ENODEV, EBUSY },
-	[C_CKPT] = { ENODEV, ESRCH, EPERM, EOPNOTSUPP, ENOSPC, EAGAIN, EINTR },
+	[C_CKPT] = { ENODEV, ESRCH, EPERM, EOPNOTSUPP, ENOSPC, EAGAIN, EINTR, EBUSY, ETIMEDOUT },
 	[C_LIST] = { ENODEV },
 	[C_STAT] = { ENODEV, ENOENT, EBADMSG, EPERM },
 	[C_READ] = { ENODEV, ENOENT, EPERM },
 	[C_DELETE] = { ENODEV, ENOENT, EXDEV, EPERM, EBUSY },
 	/* ... and the errno of reopening a file */
-	[C_RESTORE] = { ENODEV, ENOENT, EPERM, EBADMSG, ENOEXEC, EBUSY, EOPNOTSUPP, EACCES, ESTALE, EMFILE, ENXIO, EISDIR },
+	[C_RESTORE] = { ENODEV, ENOENT, EPERM, EBADMSG, ENOEXEC, EBUSY, EOPNOTSUPP, EACCES, ESTALE, EMFILE, ENXIO, EISDIR, ETIMEDOUT },
 	[C_CLONE_STAT] = { ESRCH, ENOENT, EPERM, ENODEV },	/* ENODEV: not in the header */
+	[C_RESTORE_THREAD] = { EBUSY },
 };
 
 static int errno_allowed(int c, int e)
@@ -951,6 +954,18 @@ static void real_struct(struct call *k)
 		}
 		break;
 	}
+	case C_RESTORE_THREAD: {
+		struct cxlfork_restore_thread *t = (void *)b;
+
+		t->size = sizeof(*t);
+		t->id = pick_id();
+		f = "id";
+		if (chance(20)) {
+			f = "flags";
+			t->flags = pick_flags(0);
+		}
+		break;
+	}
 	case C_CLONE_STAT: {
 		struct cxlfork_clone_stat *s = (void *)b;
 
@@ -980,7 +995,7 @@ static void gen_call(struct call *k, int allow_detach)
 	if (chance(75)) {
 		/* Weights: the pool is slow to read under TCG (LIST reads every
 		 * host's directory), a restore child forks. */
-		static const unsigned w[NCMDS] = { 110, 1, 20, 150, 1, 179, 150, 150, 60, 179 };	/* per mille */
+		static const unsigned w[NCMDS] = { 110, 1, 20, 150, 1, 179, 150, 150, 60, 149, 30 };	/* per mille */
 		unsigned x = rndn(1000);
 
 		for (k->ci = 0; k->ci < (int)NCMDS - 1 && x >= w[k->ci]; k->ci++)
