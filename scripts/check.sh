@@ -172,7 +172,8 @@ same_uuid() { # dir
 # the matrices (the same code paths, other inputs) cut: the process-state
 # suites run each aspect once (--one-each: the modes and the policies taken
 # in turn; across hosts six aspects), the runtime suites python3 with a
-# 16 MiB warm state under one policy (HT on one host, MoW across hosts),
+# 16 MiB warm state under one policy (threaded, HT, on one host; MoW
+# across hosts),
 # the fuzzers 2% of their totals (fuzz_share), and restore_test skips its
 # 40,000-VMA case (~4 ms a VMA there). Its pool is 512 MiB but for the
 # runtime suites (KASAN_VMALLOC shadows the whole pool at each attach:
@@ -192,10 +193,10 @@ IOCTLS=100000 IMAGES=10000
 # Longest first (on the debug kernel they share two lanes).
 guest_suites() {
 	local one_each= rt1= rt2= rst= small=()
-	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru"
+	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads"
 	if reduced; then
 		one_each=--one-each rst="-T forty_thousand_vmas"
-		ps2="anon privfile sharedanon regs fpu tid"
+		ps2="anon privfile sharedanon regs fpu threads"
 		rt1="RT_RUNTIMES=pythreads RT_POLICIES=ht PYFUNC_MIB=16 "
 		rt2="RT_RUNTIMES=python3 RT_POLICIES=mow PYFUNC_MIB=16 "
 	fi
