@@ -9,6 +9,11 @@
  *     (restore_against_delete_across_hosts, run by itself in two guests:
  *     race_test -t restore_against_delete_across_hosts);
  *   - two checkpoints at once;
+ *   - a process whose threads are created and exit all the time,
+ *     checkpointed by pid and restored over and over (each checkpoint
+ *     takes every thread alive when it stops, or says EAGAIN; never a
+ *     hang), with a thread of its own checkpointing it at the same time
+ *     (one of the two is refused with EBUSY), and killed mid-way;
  *   - detach and module unload while clones live and no descriptor of
  *     /dev/cxlfork is open: refused until the clones are gone.
  * The pool must be consistent after each (no checkpoint left active, no
@@ -16,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -399,6 +405,115 @@ struct ckpt_arg {
 	__u64 id;
 	int r;
 };
+
+/* A process creating and joining short-lived threads as fast as it can
+ * (up to 8 alive at once), with one long-lived thread that checkpoints the
+ * process itself every so often; it counts its rounds in *rounds. */
+static volatile int storm_stop;
+
+static void *storm_short(void *arg)
+{
+	return arg;
+}
+
+static void *storm_self_ckpt(void *arg)
+{
+	int fd = open(CXLFORK_DEV, O_RDWR);
+
+	while (!storm_stop) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		long r;
+
+		strcpy(c.name, "storm-self");
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0)
+			_exit(0);	/* a clone (none is restored from these) */
+		if (r == 0) {
+			struct cxlfork_delete d = { .size = sizeof(d), .id = c.image_id };
+
+			ioctl(fd, CXLFORK_IOC_DELETE, &d);
+		} else if (errno != EBUSY && errno != EAGAIN) {
+			_exit(70);
+		}
+		usleep(20 * 1000);
+	}
+	return arg;
+}
+
+static pid_t storm(volatile unsigned long *rounds)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pthread_t t[8], s;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pthread_create(&s, NULL, storm_self_ckpt, NULL);
+		for (;;) {
+			for (int i = 0; i < 8; i++)
+				pthread_create(&t[i], NULL, storm_short, NULL);
+			for (int i = 0; i < 8; i++)
+				pthread_join(t[i], NULL);
+			(*rounds)++;
+		}
+	}
+	return pid;
+}
+
+TEST_F_TIMEOUT(race, thread_storm, 600)
+{
+	volatile unsigned long *rounds = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int ok = 0, again = 0, busy = 0, restored = 0;
+	pid_t t;
+
+	ASSERT_NE(MAP_FAILED, (void *)rounds);
+	t = storm(rounds);
+	ASSERT_LT(0, t);
+	usleep(200 * 1000);
+	for (int i = 0; i < 20; i++) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		unsigned long r0 = *rounds;
+		int r, st;
+
+		c.pid = t;
+		c.mem_fd = proc_mem_fd(t);
+		strcpy(c.name, "storm");
+		r = xioctl(self->fd, CXLFORK_IOC_CHECKPOINT, &c);
+		close(c.mem_fd);
+		if (r == -EAGAIN) {
+			again++;
+		} else if (r == -EBUSY) {
+			busy++;		/* its own thread's checkpoint was under way */
+		} else {
+			ASSERT_EQ(0, r) TH_LOG("checkpoint %d: %s", i, strerror(-r));
+			ok++;
+			/* Every few, a clone: it must come back and go on. */
+			if (i % 5 == 0) {
+				pid_t c1 = restorer(c.image_id);
+
+				ASSERT_LT(0, c1);
+				usleep(300 * 1000);
+				ASSERT_EQ(0, waitpid(c1, &st, WNOHANG)) TH_LOG("the clone of a thread storm died: %#x", st);
+				reap(c1);
+				restored++;
+			}
+			ASSERT_EQ(0, delete_image(self->fd, c.image_id));
+		}
+		/* The original goes on creating threads after each. */
+		for (int k = 0; k < 300 && *rounds == r0; k++)
+			usleep(10 * 1000);
+		ASSERT_NE(r0, *rounds) TH_LOG("the storm stopped after checkpoint %d", i);
+		ASSERT_EQ(0, waitpid(t, NULL, WNOHANG));
+	}
+	/* Killed while its own thread checkpoints it: no hang, nothing left. */
+	usleep(rnd(50) * 1000);
+	reap(t);
+	usleep(200 * 1000);
+	pool_consistent(_metadata, self->fd);
+	printf("# %d checkpoints of a thread storm, %d EAGAIN, %d EBUSY; %d clones ran\n", ok, again, busy, restored);
+	ASSERT_LT(0, ok);
+	munmap((void *)rounds, PAGE);
+}
 
 static void *ckpt_thread(void *p)
 {
