@@ -210,6 +210,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_rgroup_commit(g: *mut CxlforkRgroup) -> i32;
     pub(crate) fn cxlfork_rgroup_go(g: *mut CxlforkRgroup, leader_ctid: u64, failed: bool);
     pub(crate) fn cxlfork_rgroup_abort(g: *mut CxlforkRgroup, err: i32);
+    pub(crate) fn cxlfork_forget_user_addresses();
     pub(crate) fn cxlfork_task_set(prepared: *mut c_void);
     pub(crate) fn cxlfork_fpu_check(buf: *const c_void, len: u32, xfeatures: u64) -> i32;
     pub(crate) fn cxlfork_fpu_set(buf: *const c_void, len: u32);

@@ -735,8 +735,9 @@ fn restore_with(
         for k in 1..m.header.n_tasks {
             let t = m.task(k).map_err(|_| EBADMSG)?;
             let ax = ax_of(&t);
+            let fpu = m.task_fpu(&t).map_err(|_| EBADMSG)?;
             let p = PreparedTask::new(&task_state(&t, ax), ctx.pin())?;
-            g.stage(k - 1, p.into_raw(), m.task_fpu(&t).map_err(|_| EBADMSG)?, ax, ps.personality, nnp)?;
+            g.stage(k - 1, p.into_raw(), fpu, ax, ps.personality, nnp)?;
         }
     }
     let task = PreparedTask::new(&ts, ctx.pin())?;
@@ -760,6 +761,10 @@ fn restore_with(
         }
         Err(err) => {
             pr_warn!("restore: failed after the point of no return ({:?}): killing the caller\n", err);
+            // SAFETY: acts on current: its exit must not write the
+            // restorer's tid, robust list or rseq addresses into the
+            // image's address space.
+            unsafe { ffi::cxlfork_forget_user_addresses() };
             // SAFETY: acts on current.
             unsafe { ffi::cxlfork_kill_current() };
             // `committed` dropped: its followers go with nothing to install.

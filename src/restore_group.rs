@@ -75,9 +75,12 @@ impl RestoreGroup {
 
     /// The point of no return of the whole group: on error nothing has
     /// changed (and dropping `self` sends the followers back).
-    pub(crate) fn commit(self) -> Result<Committed> {
+    pub(crate) fn commit(mut self) -> Result<Committed> {
         // SAFETY: `ptr` is valid (invariant).
-        check(unsafe { ffi::cxlfork_rgroup_commit(self.ptr.as_ptr()) })?;
+        if let Err(e) = check(unsafe { ffi::cxlfork_rgroup_commit(self.ptr.as_ptr()) }) {
+            self.err = e;
+            return Err(e);
+        }
         let ptr = self.ptr;
         core::mem::forget(self);
         // INVARIANT: the leader's reference, now committed.

@@ -5,6 +5,8 @@
 
 #include <linux/types.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
 
 int cxlfork_check_range(u64 phys, u64 size);
 void *cxlfork_pool_pin_pages(u64 phys, u64 size);
@@ -119,6 +121,23 @@ struct cxlfork_proc_state {
 /* Most threads a process may have to be checkpointed (image MAX_TASKS). */
 #define CXLFORK_MAX_THREADS	4096
 
+/*
+ * How a thread waits in the kernel for another (parked for a checkpoint,
+ * or waiting to become a restored thread): only a fatal signal ends the
+ * wait; the freezer can freeze it (suspend, cgroup freeze); it is idle,
+ * not load.
+ */
+#define CXLFORK_WAIT_STATE	(TASK_KILLABLE | TASK_FREEZABLE | TASK_NOLOAD)
+#define cxlfork_wait_timeout(wq, cond, timeout)						\
+({											\
+	long __ret = (timeout);								\
+	might_sleep();									\
+	if (!___wait_cond_timeout(cond))						\
+		__ret = ___wait_event(wq, ___wait_cond_timeout(cond), CXLFORK_WAIT_STATE, 0, \
+				      timeout, __ret = schedule_timeout(__ret));	\
+	__ret;										\
+})
+
 struct cxlfork_target;
 struct cxlfork_park;
 #define CXLFORK_TARGET_CHECKPOINT	0
@@ -140,7 +159,7 @@ int cxlfork_park_others(struct file *pin, struct cxlfork_park **out);
 u32 cxlfork_park_count(const struct cxlfork_park *p);
 int cxlfork_park_thread(const struct cxlfork_park *p, u32 i, struct cxlfork_task_state *s,
 			void *fpu, u32 cap, u32 *len, u64 *xf);
-void cxlfork_park_release(struct cxlfork_park *p);
+void cxlfork_park_release(struct cxlfork_park *p, bool stop);
 int cxlfork_target_proc(struct cxlfork_target *t, struct cxlfork_proc_state *out);
 int cxlfork_target_path(struct cxlfork_target *t, int which, char *buf, size_t len);
 void cxlfork_target_mm(struct cxlfork_target *t, u64 *out, u32 auxv_words);
@@ -199,6 +218,7 @@ int cxlfork_task_check(const struct cxlfork_task_state *s);
 void *cxlfork_task_prepare(const struct cxlfork_task_state *s, struct file *pin);
 void cxlfork_task_discard(void *prepared);
 void cxlfork_task_write_tid(void *prepared, pid_t tid);
+void cxlfork_forget_user_addresses(void);
 void cxlfork_task_set(void *prepared);
 int cxlfork_fpu_check(const void *buf, u32 len, u64 xfeatures);
 void cxlfork_fpu_set(const void *buf, u32 len);

@@ -75,7 +75,8 @@ struct park_slot {
 struct cxlfork_park {
 	refcount_t ref;
 	spinlock_t lock;	/* state, every slot's state */
-	wait_queue_head_t wq;	/* the coordinator waits for parks, parked threads for the release */
+	wait_queue_head_t gather;	/* the coordinator waits for the last park */
+	wait_queue_head_t release;	/* parked threads wait for the release */
 	int state;
 	struct signal_struct *sig;
 	struct list_head node;
@@ -96,7 +97,7 @@ static void park_put(struct cxlfork_park *p)
 		return;
 	for (i = 0; i < p->n; i++) {
 		put_task_struct(p->slots[i]->task);
-		kfree(p->slots[i]->fpu);
+		kvfree(p->slots[i]->fpu);
 		kfree(p->slots[i]);
 	}
 	kvfree(p->slots);
@@ -107,13 +108,16 @@ static void park_put(struct cxlfork_park *p)
 static void settle(struct park_slot *slot, int state, int err)
 {
 	struct cxlfork_park *p = slot->park;
+	bool last;
 
 	spin_lock(&p->lock);
 	slot->state = state;
 	slot->err = err;
 	WRITE_ONCE(p->queued, p->queued - 1);
+	last = !p->queued;
 	spin_unlock(&p->lock);
-	wake_up_all(&p->wq);
+	if (last)
+		wake_up(&p->gather);
 }
 
 static bool released(struct cxlfork_park *p)
@@ -139,7 +143,7 @@ static void park_fn(struct callback_head *cb)
 		settle(slot, err ? SLOT_FAILED : SLOT_PARKED, err);
 		/* Killable: a SIGKILL takes the whole group, coordinator too. */
 		if (!err)
-			wait_event_killable(p->wq, released(p));
+			wait_event_state(p->release, released(p), CXLFORK_WAIT_STATE);
 	}
 	park_put(p);
 }
@@ -180,7 +184,10 @@ static int snapshot(struct task_struct **snap, u32 cap)
 	for_each_thread(current, t) {
 		if (t == current)
 			continue;
-		if (task_is_traced(t)) {
+		/* Traced (a tracer could hold it still, or run its task
+		 * works from ptrace_notify), or stopped (it would run its work
+		 * only once continued): its state is not its own to record. */
+		if (t->ptrace || task_is_stopped_or_traced(t)) {
 			err = -EBUSY;
 			goto out;
 		}
@@ -239,7 +246,7 @@ static int scan(struct cxlfork_park *p, u32 *added)
 			put_task_struct(t);
 			continue;
 		}
-		if (p->n + 1 > CXLFORK_MAX_THREADS) {
+		if (p->n + 2 > CXLFORK_MAX_THREADS) {	/* with current */
 			err = -E2BIG;
 			put_task_struct(t);
 			continue;
@@ -344,7 +351,8 @@ int cxlfork_park_others(struct file *pin, struct cxlfork_park **out)
 		return -ENOMEM;
 	refcount_set(&p->ref, 1);
 	spin_lock_init(&p->lock);
-	init_waitqueue_head(&p->wq);
+	init_waitqueue_head(&p->gather);
+	init_waitqueue_head(&p->release);
 	p->state = PARK_GATHERING;
 	p->sig = current->signal;
 	p->pin = get_file(pin);
@@ -362,7 +370,7 @@ int cxlfork_park_others(struct file *pin, struct cxlfork_park **out)
 		left = (long)(deadline - jiffies);
 		if (left <= 0)
 			left = 1;
-		left = wait_event_killable_timeout(p->wq, all_settled(p), left);
+		left = wait_event_killable_timeout(p->gather, all_settled(p), left);
 		if (left == 0)
 			err = -ETIMEDOUT;
 		else if (left < 0)
@@ -381,7 +389,7 @@ int cxlfork_park_others(struct file *pin, struct cxlfork_park **out)
 	if (err) {
 		if (err == -ETIMEDOUT)
 			pr_info("cxlfork: checkpoint: a thread did not stop within %d s\n", PARK_TIMEOUT / HZ);
-		cxlfork_park_release(p);
+		cxlfork_park_release(p, false);
 		return err;
 	}
 	/* By tid: the image's order. */
@@ -424,15 +432,24 @@ int cxlfork_park_thread(const struct cxlfork_park *p, u32 i, struct cxlfork_task
 	return -EINVAL;
 }
 
-/* Let every thread go (works not yet run skip themselves) and drop the
- * coordinator's reference. A signal sent to the process before (SIGSTOP,
- * SIGKILL) is taken by every thread on its way out. */
-void cxlfork_park_release(struct cxlfork_park *p)
+/*
+ * Let every thread go (works not yet run skip themselves) and drop the
+ * coordinator's reference. With stop, each parked thread is sent SIGSTOP
+ * first, so that it takes it (joining the group stop) on its way out of
+ * its work instead of running user code until the stop reaches it. A
+ * SIGKILL sent to the process before is taken by every thread.
+ */
+void cxlfork_park_release(struct cxlfork_park *p, bool stop)
 {
+	u32 i;
+
+	for (i = 0; stop && i < p->n; i++)
+		if (p->slots[i]->state == SLOT_PARKED)
+			send_sig(SIGSTOP, p->slots[i]->task, 1);
 	registry_del(p);
 	spin_lock(&p->lock);
 	WRITE_ONCE(p->state, PARK_RELEASED);
 	spin_unlock(&p->lock);
-	wake_up_all(&p->wq);
+	wake_up_all(&p->release);
 	park_put(p);
 }

@@ -22,6 +22,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/rseq.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -34,8 +35,10 @@
 
 #include "shim.h"
 
-/* How long the leader waits for every follower to join. */
+/* How long the leader waits for every follower to join, and a follower
+ * for a leader to come. */
 #define JOIN_TIMEOUT	(10 * HZ)
+#define LEADER_TIMEOUT	(60 * HZ)
 
 enum { RG_JOINING, RG_COMMITTED, RG_ABORTED };
 enum { F_WAITING, F_LEFT, F_GO };
@@ -73,7 +76,8 @@ struct cxlfork_rgroup {
 	u32 n, cap;
 	u32 nwait;		/* followers in F_WAITING (read unlocked in waits) */
 	struct rg_follower **f;
-	wait_queue_head_t wq;
+	wait_queue_head_t joins;	/* the leader waits for the followers */
+	wait_queue_head_t wq;		/* followers wait for the leader */
 };
 
 static DEFINE_MUTEX(rgroup_lock);
@@ -115,6 +119,7 @@ static struct cxlfork_rgroup *rg_get_locked(void)
 	refcount_set(&g->ref, 2);	/* the registry's and the caller's */
 	g->sig = current->signal;
 	g->state = RG_JOINING;
+	init_waitqueue_head(&g->joins);
 	init_waitqueue_head(&g->wq);
 	list_add(&g->node, &rgroups);
 	g->registered = true;
@@ -136,18 +141,36 @@ static u32 waiting(struct cxlfork_rgroup *g)
 	return READ_ONCE(g->nwait);
 }
 
+/* The user addresses the kernel writes at a thread's exit (its tid, the
+ * robust futex list, the rseq area): a thread dying in a process whose
+ * address space was replaced must not write the old ones into the new. */
+void cxlfork_forget_user_addresses(void)
+{
+	current->clear_child_tid = NULL;
+#ifdef CONFIG_FUTEX
+	current->futex.robust_list = NULL;
+#ifdef CONFIG_COMPAT
+	current->futex.compat_robust_list = NULL;
+#endif
+#endif
+#ifdef CONFIG_RSEQ
+	rseq_reset(current);
+#endif
+}
+
 /*
  * CXLFORK_IOC_RESTORE_THREAD: wait to become one of the other threads of
  * image id. Returns 0 with *ax the value the call returns in the image
  * thread (the state is installed), or an errno: the leader's, if it failed
  * before the commit; -EINTR if killed first (or if the leader failed after
- * it: the process is being killed); -EBUSY for the main thread or a
- * thread already waiting.
+ * it: the process is being killed); -ETIMEDOUT if no leader came in 60 s;
+ * -EBUSY for the main thread or a thread already waiting.
  */
 int cxlfork_rgroup_follow(u64 id, long *ax)
 {
 	struct cxlfork_rgroup *g;
 	struct rg_follower *f;
+	long left;
 	u32 i;
 	int err;
 
@@ -192,21 +215,25 @@ int cxlfork_rgroup_follow(u64 id, long *ax)
 	g->f[g->n++] = f;
 	WRITE_ONCE(g->nwait, g->nwait + 1);
 	mutex_unlock(&rgroup_lock);
-	wake_up_all(&g->wq);
+	wake_up(&g->joins);
 
-	/* Until the leader commits or aborts: killable. */
-	wait_event_killable(g->wq, READ_ONCE(g->state) != RG_JOINING);
+	/* For a leader (60 s at most), then until it commits or aborts; only
+	 * a fatal signal ends either wait before. */
+	left = cxlfork_wait_timeout(g->wq, READ_ONCE(g->state) != RG_JOINING || READ_ONCE(g->leader),
+				    LEADER_TIMEOUT);
+	if (left > 0)
+		wait_event_state(g->wq, READ_ONCE(g->state) != RG_JOINING, CXLFORK_WAIT_STATE);
 	mutex_lock(&rgroup_lock);
 	if (g->state == RG_JOINING) {
-		/* Killed (the whole process is): leave. */
+		/* Killed (the whole process is), or no leader came: leave. */
 		WRITE_ONCE(f->state, F_LEFT);
 		WRITE_ONCE(g->nwait, g->nwait - 1);
 		if (!g->leader && !waiting(g))
 			rg_unregister_locked(g);
 		mutex_unlock(&rgroup_lock);
-		wake_up_all(&g->wq);
+		wake_up(&g->joins);
 		rg_put(g);
-		return -EINTR;
+		return left == 0 ? -ETIMEDOUT : -EINTR;
 	}
 	if (g->state == RG_ABORTED) {
 		err = g->err;
@@ -217,10 +244,13 @@ int cxlfork_rgroup_follow(u64 id, long *ax)
 	mutex_unlock(&rgroup_lock);
 	/* Committed: the leader is replacing the process; wait for it,
 	 * whatever signal comes (it always lets the followers go). */
-	wait_event_idle(g->wq, READ_ONCE(f->state) == F_GO);
+	wait_event_idle(g->wq, smp_load_acquire(&f->state) == F_GO);
 	/* The leader is done with f: it is this thread's alone now. */
 	if (!f->prepared) {
-		rg_put(g);		/* the leader failed: being killed */
+		/* The leader failed: the process is being killed, in an
+		 * address space that is no longer the restorer's. */
+		cxlfork_forget_user_addresses();
+		rg_put(g);
 		return -EINTR;
 	}
 	cxlfork_fpu_set(f->fpu, f->fpu_len);
@@ -234,6 +264,8 @@ int cxlfork_rgroup_follow(u64 id, long *ax)
 	return 0;
 
 put_free:
+	if (!g->n && !g->leader)
+		rg_unregister_locked(g);	/* made just now, for nothing */
 	mutex_unlock(&rgroup_lock);
 	rg_put(g);
 	kfree(f);
@@ -280,10 +312,11 @@ int cxlfork_rgroup_lead(u64 id, u32 n, struct cxlfork_rgroup **out)
 		rg_put(g);
 		return -EBUSY;
 	}
-	g->leader = true;
+	WRITE_ONCE(g->leader, true);
 	mutex_unlock(&rgroup_lock);
+	wake_up_all(&g->wq);
 
-	left = wait_event_killable_timeout(g->wq, waiting(g) >= n, JOIN_TIMEOUT);
+	left = wait_event_killable_timeout(g->joins, waiting(g) >= n, JOIN_TIMEOUT);
 	if (left == 0)
 		err = -ETIMEDOUT;
 	else if (left < 0)
@@ -352,8 +385,10 @@ int cxlfork_rgroup_stage(struct cxlfork_rgroup *g, u32 k, void *prepared, const 
 
 /*
  * The point of no return of the whole group: fails (-EINTR: a follower
- * was killed; -EBUSY: the thread count moved; -EINVAL: a follower not
- * staged) before changing anything, and the caller then aborts.
+ * was killed; -EBUSY: the thread count moved, or a thread came to share
+ * its files, fs or memory with another process while the group gathered;
+ * -EINVAL: a follower not staged) before changing anything, and the
+ * caller then aborts.
  */
 int cxlfork_rgroup_commit(struct cxlfork_rgroup *g)
 {
@@ -367,7 +402,7 @@ int cxlfork_rgroup_commit(struct cxlfork_rgroup *g)
 		else if (!g->f[i]->prepared)
 			err = -EINVAL;
 	}
-	if (!err && get_nr_threads(current) != g->n + 1)
+	if (!err && (get_nr_threads(current) != g->n + 1 || cxlfork_current_shares_state()))
 		err = -EBUSY;
 	if (!err) {
 		WRITE_ONCE(g->state, RG_COMMITTED);
@@ -403,7 +438,7 @@ void cxlfork_rgroup_go(struct cxlfork_rgroup *g, u64 leader_ctid, bool failed)
 			cxlfork_task_discard(g->f[i]->prepared);
 			g->f[i]->prepared = NULL;
 		}
-		WRITE_ONCE(g->f[i]->state, F_GO);
+		smp_store_release(&g->f[i]->state, F_GO);
 	}
 	mutex_unlock(&rgroup_lock);
 	wake_up_all(&g->wq);

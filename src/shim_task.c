@@ -177,7 +177,7 @@ fail:
 void cxlfork_target_put(struct cxlfork_target *t)
 {
 	if (t->park)
-		cxlfork_park_release(t->park);
+		cxlfork_park_release(t->park, false);
 	if (t->mm)
 		mmput(t->mm);
 	put_task_struct(t->task);
@@ -228,7 +228,7 @@ static void job_fn(struct callback_head *cb)
 {
 	struct cxlfork_job *job = container_of(cb, struct cxlfork_job, cb);
 	struct cxlfork_target self = { .task = current, .self = true, .in_work = true };
-	bool abandoned;
+	bool abandoned, stop;
 
 	spin_lock(&job->lock);
 	abandoned = job->state == JOB_ABANDONED;
@@ -250,12 +250,16 @@ static void job_fn(struct callback_head *cb)
 	}
 	/* Sent to the process while its other threads are still held: each
 	 * takes it (a stop, or the exit) on its way out. */
-	if (job->after == 2 && !job->result)
+	if (job->after == 2 && !job->result) {
 		send_sig(SIGKILL, current, 1);
-	else if ((job->after == 1 && !abandoned) || job->was_stopped)
-		send_sig(SIGSTOP, current, 1);	/* taken on its way out of here */
+		stop = false;
+	} else {
+		stop = (job->after == 1 && !abandoned) || job->was_stopped;
+		if (stop)
+			send_sig(SIGSTOP, current, 1);	/* taken on its way out of here */
+	}
 	if (self.park)
-		cxlfork_park_release(self.park);
+		cxlfork_park_release(self.park, stop);
 	spin_lock(&job->lock);
 	if (!abandoned)
 		job->state = JOB_DONE;
@@ -467,21 +471,38 @@ int cxlfork_target_fpu(struct cxlfork_target *t, void *buf, u32 buflen, u32 *len
 	return 0;
 }
 
+static bool current_uses_io_uring(void)
+{
+#ifdef CONFIG_IO_URING
+	return current->io_uring;
+#else
+	return false;
+#endif
+}
+
 /*
  * Current's per-thread state and FPU buffer (allocated: *fpu, the caller
- * kfrees it), read in its own checkpoint task_work (shim_park.c), as a
+ * kvfrees it), read in its own checkpoint task_work (shim_park.c), as a
  * target's main thread is in its job.
  */
 int cxlfork_capture_self(struct cxlfork_task_state *s, void **fpu, u32 *len, u64 *xfeatures)
 {
 	struct cxlfork_target self = { .task = current, .mm = current->mm, .self = true, .in_work = true };
-	u32 size = x86_task_fpu(current)->fpstate->size;
+	struct fpstate *fps = x86_task_fpu(current)->fpstate;
+	u32 size = fps->size;
 	int err;
 
+	/* Its work run from inside a call that runs task works itself
+	 * (io_uring's wait, a KVM vCPU): not at the user/kernel boundary,
+	 * its registers would not be where it could resume. */
+	if (fps->is_guest || current_uses_io_uring()) {
+		pr_info("cxlfork: checkpoint: thread %d uses io_uring or runs a KVM vCPU\n", task_pid_vnr(current));
+		return -EOPNOTSUPP;
+	}
 	err = cxlfork_target_task(&self, s);
 	if (err)
 		return err;
-	*fpu = kmalloc(size, GFP_KERNEL);
+	*fpu = kvmalloc(size, GFP_KERNEL);
 	if (!*fpu)
 		return -ENOMEM;
 	return cxlfork_target_fpu(&self, *fpu, size, len, xfeatures);

@@ -249,7 +249,7 @@ static const int errs_cmd[NCMDS][16] = {
 	/* ... and the errno of reopening a file */
 	[C_RESTORE] = { ENODEV, ENOENT, EPERM, EBADMSG, ENOEXEC, EBUSY, EOPNOTSUPP, EACCES, ESTALE, EMFILE, ENXIO, EISDIR, ETIMEDOUT },
 	[C_CLONE_STAT] = { ESRCH, ENOENT, EPERM, ENODEV },	/* ENODEV: not in the header */
-	[C_RESTORE_THREAD] = { EBUSY },
+	[C_RESTORE_THREAD] = { EBUSY, ETIMEDOUT },
 };
 
 static int errno_allowed(int c, int e)

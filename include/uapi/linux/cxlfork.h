@@ -256,8 +256,9 @@ struct cxlfork_restore {
  * CXLFORK_IOC_RESTORE_THREAD: wait to become one of the other threads of
  * image `id`, which another thread of this process restores (with
  * CXLFORK_IOC_RESTORE). Returns on error only: the restore failed before
- * changing anything (its errno), EINTR (killed), EINVAL (flags), EBUSY
- * (this thread is the process's main thread, or is already waiting). On
+ * changing anything (its errno), EINTR (killed), ETIMEDOUT (no main
+ * thread came to restore within 60 s), EINVAL (flags), EBUSY (this thread
+ * is the process's main thread, or is already waiting). On
  * success the thread resumes inside the restored program with its image
  * thread's registers and state, as RESTORE does for the main thread.
  */
