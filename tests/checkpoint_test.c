@@ -383,6 +383,113 @@ static pid_t two_threads(pid_t *tid)
 	return pid;
 }
 
+static int delete_image(int fd, __u64 id)
+{
+	struct cxlfork_delete d = { .size = sizeof(d), .id = id };
+
+	return xioctl(fd, CXLFORK_IOC_DELETE, &d);
+}
+
+/* Threads that count in a shared page, forever. */
+static volatile unsigned long *counters;
+
+static void *count_up(void *arg)
+{
+	long i = (long)arg;
+
+	for (;;)
+		counters[i]++;
+	return arg;
+}
+
+/* The state of thread tid of process pid, as /proc shows it. */
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[80], buf[256], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strrchr(buf, ')');
+	return p ? p[2] : '?';
+}
+
+/*
+ * A process of 4 computing threads checkpointed by pid: the image has 4
+ * threads; with LEAVE_STOPPED every thread is stopped when the call
+ * returns and none counts any more (none ran user code after the copy);
+ * SIGCONT lets them all go on; KILL kills them all.
+ */
+TEST_F(ckpt, threads_by_pid_leave_stopped_kill)
+{
+	pid_t pid, tids[4];
+	unsigned long before[4];
+	char cmd[160], out[8192];
+	__u64 id;
+	FILE *f;
+	size_t n;
+	int status, found;
+
+	counters = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, (void *)counters);
+	memset((void *)counters, 0, 4096);
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t;
+
+		for (long i = 1; i < 4; i++)
+			pthread_create(&t, NULL, count_up, (void *)i);
+		count_up((void *)0);
+	}
+	usleep(300 * 1000);
+	ASSERT_EQ(0, ckpt(self->fd, pid, CXLFORK_CKPT_LEAVE_STOPPED, &id));
+	/* Every thread stopped, and stays still. */
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/task", pid);
+	f = popen(cmd, "r");
+	ASSERT_NE(NULL, f);
+	found = 0;
+	while (found < 4 && fscanf(f, "%d", &tids[found]) == 1)
+		found++;
+	pclose(f);
+	ASSERT_EQ(4, found);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ('T', thread_state(pid, tids[i])) TH_LOG("thread %d", tids[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		before[i] = counters[i];
+	usleep(200 * 1000);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(before[i], counters[i]) TH_LOG("thread %d counted after the checkpoint", i);
+	}
+	/* The image has every thread. */
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl inspect %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	f = popen(cmd, "r");
+	ASSERT_NE(NULL, f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	pclose(f);
+	out[n] = 0;
+	ASSERT_NE(NULL, strstr(out, "  4 threads:")) TH_LOG("%s", out);
+	/* Continued, all count again. */
+	kill(pid, SIGCONT);
+	usleep(200 * 1000);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_NE(before[i], counters[i]) TH_LOG("thread %d stopped for good", i);
+	}
+	ASSERT_EQ(0, delete_image(self->fd, id));
+	ASSERT_EQ(0, ckpt(self->fd, pid, CXLFORK_CKPT_KILL, &id));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+	ASSERT_EQ(SIGKILL, WTERMSIG(status));
+	ASSERT_EQ(0, delete_image(self->fd, id));
+	munmap((void *)counters, 4096);
+}
+
 TEST_F(ckpt, bad_targets_leave_nothing)
 {
 	__u32 before = image_total(self->fd);
