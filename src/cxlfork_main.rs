@@ -12,12 +12,18 @@
 //! `shim_task.c`), `abi` (the shared ABI and on-pool format), `kernel_util`
 //! and `ffi` (thin wrappers over the C shims).
 //!
-//! `restore` (RESTORE: becoming a clone), `clone` (a clone's context and
-//! fault handler, over `shim_restore.c`), `tiering` (one file per policy).
+//! `restore` (RESTORE: becoming a clone), `restore_group` (RESTORE_THREAD:
+//! the threads of a restore, over `shim_rgroup.c`), `clone` (a clone's
+//! context and fault handler, over `shim_restore.c`), `tiering` (one file
+//! per policy). The other threads of a process being checkpointed are held
+//! by `shim_park.c`.
 //!
 //! Lock order: `POOL` -> a task's `mmap_lock` -> `CloneCtx::leaves` ->
 //! `Pool::state`. `POOL` is held only to take or replace the `Arc<Pool>`,
-//! never across a checkpoint or restore.
+//! never across a checkpoint or restore. The thread registries' mutexes
+//! (`park_registry_lock`, `rgroup_lock`) are taken with none of these held
+//! and never nest with each other; under them only `sighand->siglock` (and
+//! a park's spinlock) may be taken, and nothing sleeps under those.
 
 use kernel::miscdevice::{MiscDeviceOptions, MiscDeviceRegistration};
 use kernel::prelude::*;
