@@ -168,40 +168,36 @@ same_uuid() { # dir
 }
 
 # The debug kernel's guests are ~10x slower than the distro kernel's under
-# TCG. When both kernels run, the debug kernel runs every suite too, with
-# the matrices (the same code paths, other inputs) cut: the process-state
-# suites run each aspect once (--one-each: the modes and the policies taken
-# in turn; across hosts six aspects), the runtime suites python3 with a
-# 16 MiB warm state under one policy (threaded, HT, on one host; MoW
-# across hosts),
-# the fuzzers 2% of their totals (fuzz_share), and restore_test skips its
-# 40,000-VMA case (~4 ms a VMA there). Its pool is 512 MiB but for the
-# runtime suites (KASAN_VMALLOC shadows the whole pool at each attach:
-# 4-5 s for 2 GiB). The distro kernel runs everything in full;
-# CHECK_FLAVOURS=debug alone runs everything in full on the debug kernel.
-reduced() { [ "$FL" = debug ] && [ "$(wc -w <<< "$FLAVOURS")" -gt 1 ]; }
+# TCG. When both kernels run, the debug kernel runs every one-host program
+# (debug_suites) with the matrices (the same code paths, other inputs)
+# cut: the process-state suite each aspect once (--one-each: the modes and
+# the policies taken in turn; THP never five aspects), the fuzzers 2% of
+# their totals (fuzz_share), restore_test without its 40,000-VMA case
+# (~4 ms a VMA there), on a 512 MiB pool (KASAN_VMALLOC shadows the whole
+# pool at each attach: 4-5 s for 2 GiB). The distro kernel runs everything
+# in full; CHECK_FLAVOURS=debug alone runs everything in full on the debug
+# kernel (with CHECK_REDUCED=1: the cut set, as make check runs it).
+reduced() { [ "$FL" = debug ] && { [ "$(wc -w <<< "$FLAVOURS")" -gt 1 ] || [ -n "${CHECK_REDUCED:-}" ]; }; }
 # Fuzz iterations: 98% of each total on the distro kernel and 2% on the
 # debug kernel (an image costs ~10x more there); one flavour alone runs the
 # whole total.
 fuzz_share() { # total
-	if [ "$(wc -w <<< "$FLAVOURS")" -le 1 ]; then echo "$1"
-	elif [ "$FL" = debug ]; then echo $(($1 / 50))
+	if reduced; then echo $(($1 / 50))
+	elif [ "$(wc -w <<< "$FLAVOURS")" -le 1 ]; then echo "$1"
 	else echo $(($1 - $1 / 50)); fi
 }
 IOCTLS=100000 IMAGES=10000
 
 # Longest first (on the debug kernel they share two lanes).
 guest_suites() {
-	# Across hosts the runtimes whose restore differs (perl's is the same
-	# path as python3's: one host covers it).
-	local one_each= rt1= rt2="RT_RUNTIMES='python3 pythreads' " rst= small=()
-	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads"
 	if reduced; then
-		one_each=--one-each rst="-T forty_thousand_vmas"
-		ps2="anon privfile sharedanon regs fpu threads"
-		rt1="RT_RUNTIMES=pythreads RT_POLICIES=ht PYFUNC_MIB=16 "
-		rt2="RT_RUNTIMES=python3 RT_POLICIES=mow PYFUNC_MIB=16 "
+		debug_suites
+		return
 	fi
+	# Across hosts the threaded python3 (python3's and perl's restore is the
+	# same path without threads: one host covers them).
+	local one_each= rt1= rt2="RT_RUNTIMES=pythreads " rst= small=()
+	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads"
 	[ "$FL" != debug ] || small=(--pool-size 512M)
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
@@ -228,6 +224,24 @@ guest_suites() {
 		"echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh $one_each -t anon mmops stack thp regs -m pid self"
 	suite refusal_test 1 "${small[@]}" -- /cxlfork/tests/refusal_test
 	suite checkpoint_test 1 "${small[@]}" -- /cxlfork/tests/checkpoint_test
+}
+
+# The debug kernel's reduced set (see above). A debug guest costs ~50 s
+# before and after its tests (boot, KASAN set-up, kmemleak's scans after
+# rmmod), so programs share guests (a guest's kernel-report check then
+# covers them all), in two lanes of about equal length. The two-host
+# suites and the real runtimes run on the distro kernel only: the debug
+# kernel is built from nothing in every CI run, and its build and these
+# guests are what CI's 90 minutes hold.
+debug_suites() {
+	local small=(--pool-size 512M) t=/cxlfork/tests
+	suite kselftests_b 1 "${small[@]}" --timeout 1800 -- \
+		"$t/race_test -T restore_against_delete_across_hosts; $t/perm_test; $t/refusal_test"
+	suite ps_fuzz 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" --include "$ROOT/build/fuzz" -- \
+		"/cxlfork/bin/run.sh --one-each; ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS); image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES); echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh --one-each -t anon mmops stack thp regs -m pid self"
+	suite kselftests_a 1 "${small[@]}" --timeout 1800 -- \
+		"$t/restore_test -T forty_thousand_vmas; $t/checkpoint_test"
+	suite pool_test 1 "${small[@]}" --no-attach -- $t/pool_test
 }
 
 for FL in $FLAVOURS; do

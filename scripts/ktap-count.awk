@@ -1,7 +1,8 @@
 # Counts a KTAP/TAP stream's top-level results: prints "PASS FAIL SKIP".
-# Tests announced by the plan ("1..N") that never reported count as failed
-# (the program crashed or the guest died midway).
-/^1\.\.[0-9]+/ { split($0, a, "\\."); plan = a[3] + 0 }
+# Tests announced by the plans ("1..N", one per program: a guest may run
+# several) that never reported count as failed (a program crashed or the
+# guest died midway).
+/^1\.\.[0-9]+/ { split($0, a, "\\."); plan += a[3] + 0 }
 /^ok [0-9]+/ { if ($0 ~ /# SKIP/) skip++; else pass++ }
 /^not ok [0-9]+/ { if ($0 ~ /# SKIP/) skip++; else fail++ }
 END {
