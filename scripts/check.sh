@@ -168,10 +168,10 @@ same_uuid() { # dir
 }
 
 # The debug kernel's guests are ~10x slower than the distro kernel's under
-# TCG. When both kernels run, the debug kernel runs every one-host program
-# (debug_suites) with the matrices (the same code paths, other inputs)
-# cut: the process-state suite each aspect once (--one-each: the modes and
-# the policies taken in turn; THP never five aspects), the fuzzers 2% of
+# TCG. When both kernels run, the debug kernel runs the one-host programs
+# but perm_test (debug_suites) with the matrices (the same code paths,
+# other inputs) cut: the process-state suite each aspect once (--one-each:
+# the modes and the policies taken in turn; THP always only), the fuzzers 2% of
 # their totals (fuzz_share), restore_test without its 40,000-VMA case
 # (~4 ms a VMA there), on a 512 MiB pool (KASAN_VMALLOC shadows the whole
 # pool at each attach: 4-5 s for 2 GiB). The distro kernel runs everything
@@ -235,12 +235,12 @@ guest_suites() {
 # guests are what CI's 90 minutes hold.
 debug_suites() {
 	local small=(--pool-size 512M) t=/cxlfork/tests
-	suite kselftests_b 1 "${small[@]}" --timeout 1800 -- \
-		"$t/race_test -T restore_against_delete_across_hosts; $t/perm_test; $t/refusal_test"
 	suite ps_fuzz 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" --include "$ROOT/build/fuzz" -- \
-		"/cxlfork/bin/run.sh --one-each; ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS); image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES); echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh --one-each -t anon mmops stack thp regs -m pid self"
+		"/cxlfork/bin/run.sh --one-each; ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS); image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite kselftests_a 1 "${small[@]}" --timeout 1800 -- \
 		"$t/restore_test -T forty_thousand_vmas; $t/checkpoint_test"
+	suite kselftests_b 1 "${small[@]}" --timeout 1800 -- \
+		"$t/race_test -T restore_against_delete_across_hosts; $t/refusal_test"
 	suite pool_test 1 "${small[@]}" --no-attach -- $t/pool_test
 }
 
