@@ -196,7 +196,7 @@ guest_suites() {
 	fi
 	# Across hosts the threaded python3 (python3's and perl's restore is the
 	# same path without threads: one host covers them).
-	local one_each= rt1= rt2="RT_RUNTIMES=pythreads " rst= small=()
+	local rt2="RT_RUNTIMES=pythreads " small=()
 	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads"
 	[ "$FL" != debug ] || small=(--pool-size 512M)
 	# The process-state suite: every aspect x by pid and by self x every
@@ -205,23 +205,23 @@ guest_suites() {
 	# changes how host 0 checkpoints, which the one-host cells cover; the
 	# restore on host 1 is the same), and a subset with THP off.
 	suite ps_2host 2 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" -- \
-		"/cxlfork/bin/run.sh --two-hosts $one_each -m pid -t $ps2"
+		"/cxlfork/bin/run.sh --two-hosts -m pid -t $ps2"
 	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
 	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt2}/cxlfork/bin/runtime_2host_test.sh"
-	suite restore_test 1 "${small[@]}" -- "/cxlfork/tests/restore_test $rst"
+	suite restore_test 1 "${small[@]}" -- /cxlfork/tests/restore_test
 	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with
 	# the command that replays it).
 	suite image_fuzz 1 "${small[@]}" --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite pool_2host_test 2 "${small[@]}" -- /cxlfork/tests/pool_2host_test
 	suite perm_test 1 "${small[@]}" -- /cxlfork/tests/perm_test
 	suite pool_test 1 "${small[@]}" --no-attach -- /cxlfork/tests/pool_test
-	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt1}/cxlfork/bin/runtime_test.sh"
-	suite ps 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" -- "/cxlfork/bin/run.sh $one_each"
+	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_test.sh
+	suite ps 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" -- /cxlfork/bin/run.sh
 	suite race_test 1 "${small[@]}" -- /cxlfork/tests/race_test -T restore_against_delete_across_hosts
 	suite race_2host 2 "${small[@]}" -- /cxlfork/tests/race_test -t restore_against_delete_across_hosts
 	suite ioctl_fuzz 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/fuzz" -- "ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS)"
 	suite ps_thp_never 1 "${small[@]}" --timeout 900 --include "$ROOT/build/ps" -- \
-		"echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh $one_each -t anon mmops stack thp regs -m pid self"
+		"echo never > /sys/kernel/mm/transparent_hugepage/enabled && /cxlfork/bin/run.sh -t anon mmops stack thp regs -m pid self"
 	suite refusal_test 1 "${small[@]}" -- /cxlfork/tests/refusal_test
 	suite checkpoint_test 1 "${small[@]}" -- /cxlfork/tests/checkpoint_test
 }

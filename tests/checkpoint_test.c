@@ -266,18 +266,28 @@ TEST_F(ckpt, self_checkpoint_matches_memory)
 	reap(pid);
 }
 
-static char proc_state_now(pid_t pid)
+/* The state letter of a /proc/.../stat file ('?' if unreadable). */
+static char stat_state(const char *path)
 {
-	char path[64], buf[256], *p;
+	char buf[256], *p;
 	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	buf[n > 0 ? n : 0] = 0;
 	p = strrchr(buf, ')');
 	return p ? p[2] : '?';
+}
+
+static char proc_state_now(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	return stat_state(path);
 }
 
 /* The state a process settles in (a resumed process runs briefly). */
@@ -405,18 +415,10 @@ static void *count_up(void *arg)
 /* The state of thread tid of process pid, as /proc shows it. */
 static char thread_state(pid_t pid, pid_t tid)
 {
-	char path[80], buf[256], *p;
-	int fd, n;
+	char path[80];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	p = strrchr(buf, ')');
-	return p ? p[2] : '?';
+	return stat_state(path);
 }
 
 /*

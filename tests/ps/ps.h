@@ -479,11 +479,12 @@ usage:
 }
 
 /*
- * Self and fork modes: the checkpoint. Returns 0 in the original and the
- * clone number (fork: 1) in the clone. Fork mode: the parent returns only
- * once the child has exited. Exits on a failed checkpoint.
+ * Self and fork modes: the checkpoint, with CXLFORK_CKPT_* flags. Returns
+ * 0 in the original and the clone number (fork: 1) in the clone. Fork
+ * mode: the parent returns only once the child has exited. Exits on a
+ * failed checkpoint.
  */
-static long ps_checkpoint(void)
+static long ps_checkpoint_flags(unsigned int flags)
 {
 	struct cxlfork_checkpoint c;
 	const char *name = getenv("PS_IMAGE_NAME");
@@ -504,6 +505,7 @@ static long ps_checkpoint(void)
 	}
 	memset(&c, 0, sizeof(c));
 	c.size = sizeof(c);
+	c.flags = flags;
 	snprintf(c.name, sizeof(c.name), "%s", name ? name : ps_test);
 	fd = open("/dev/cxlfork", O_RDWR);
 	PS_SETUP(fd >= 0);
@@ -518,6 +520,21 @@ static long ps_checkpoint(void)
 		snprintf(ps_image, sizeof(ps_image), "%llu:%llu", (unsigned long long)(c.image_id >> 48),
 			 (unsigned long long)(c.image_id & ((1ULL << 48) - 1)));
 	return r;
+}
+
+static long ps_checkpoint(void)
+{
+	return ps_checkpoint_flags(0);
+}
+
+/* The process's thread count (/proc/self/status), or -1. */
+static int ps_count_threads(void)
+{
+	char buf[4096], *p;
+
+	if (ps_read_file("/proc/self/status", buf, sizeof(buf)) < 0 || !(p = strstr(buf, "Threads:")))
+		return -1;
+	return atoi(p + 8);
 }
 
 /* After the checkpoint, in the clone (or the fork child): who am I. */

@@ -29,15 +29,6 @@ static long clone_nr;
 static pid_t forker_tid;
 static unsigned long tid_addr;
 
-static int count_threads(void)
-{
-	char buf[4096], *p;
-
-	if (ps_read_file("/proc/self/status", buf, sizeof(buf)) < 0 || !(p = strstr(buf, "Threads:")))
-		return -1;
-	return atoi(p + 8);
-}
-
 static void *spin(void *arg)
 {
 	while (!stop)
@@ -57,29 +48,6 @@ static void *nothing(void *arg)
 	return (void *)(long)gettid();
 }
 
-static long ckpt_this_thread(void)
-{
-	struct cxlfork_checkpoint c;
-	long r;
-	int fd;
-
-	if (ps_mode == PS_FORK)
-		return ps_checkpoint();
-	memset(&c, 0, sizeof(c));
-	c.size = sizeof(c);
-	c.flags = CXLFORK_CKPT_THIS_THREAD;
-	snprintf(c.name, sizeof(c.name), "%s", getenv("PS_IMAGE_NAME") ? getenv("PS_IMAGE_NAME") : "threadfork");
-	fd = open("/dev/cxlfork", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
-	close(fd);
-	if (r == 0)
-		snprintf(ps_image, sizeof(ps_image), "%llu:%llu", (unsigned long long)(c.image_id >> 48),
-			 (unsigned long long)(c.image_id & ((1ULL << 48) - 1)));
-	return r;
-}
-
 /* The forking thread. */
 static void *forker(void *arg)
 {
@@ -94,13 +62,13 @@ static void *forker(void *arg)
 	tls_val = ps_word(0xf0f0, forker_tid);
 	memset(stack_mark, 0x5a, sizeof(stack_mark));
 	prctl(PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0);
-	clone_nr = ckpt_this_thread();
-	if (clone_nr <= 0)
-		return NULL;		/* the original (or a failed checkpoint) */
+	clone_nr = ps_checkpoint_flags(CXLFORK_CKPT_THIS_THREAD);
+	if (clone_nr == 0)
+		return NULL;		/* the original */
 	/* The clone, or the fork child: this thread alone. */
 	ps_became_clone(clone_nr);
 	ps_maybe_tamper();
-	CHECK(count_threads() == 1, "%d threads (want only this one)", count_threads());
+	CHECK(ps_count_threads() == 1, "%d threads (want only this one)", ps_count_threads());
 	CHECK(gettid() == getpid(), "gettid() %d, getpid() %d: not the main thread", gettid(), getpid());
 	CHECK(tls_val == ps_word(0xf0f0, forker_tid), "__thread %#llx", (unsigned long long)tls_val);
 	for (size_t k = 0; k < sizeof(stack_mark); k++)
@@ -142,16 +110,12 @@ int main(int argc, char **argv)
 	usleep(50000);
 	PS_SETUP(pthread_create(&f, NULL, forker, NULL) == 0);
 	pthread_join(f, NULL);
-	if (clone_nr < 0) {
-		ps_say("FAIL checkpoint: %s", strerror(errno));
-		return 1;
-	}
 	if (ps_mode == PS_SELF) {
 		ps_say("ckpt %s", ps_image);
 		ps_wait_usr1();
 	}
 	/* The original keeps every thread. */
-	r = count_threads();
+	r = ps_count_threads();
 	CHECK(r == 3, "%d threads in the original (want 3)", r);
 	c0 = computed;
 	usleep(50000);

@@ -217,20 +217,11 @@ static void setup(void)
 	usleep(100000);
 }
 
-static int count_threads(void)
-{
-	char buf[4096], *p;
-
-	if (ps_read_file("/proc/self/status", buf, sizeof(buf)) < 0 || !(p = strstr(buf, "Threads:")))
-		return -1;
-	return atoi(p + 8);
-}
-
 static void verify_threads(void)
 {
 	struct timespec until;
 	long c0 = computed;
-	int n = count_threads(), r;
+	int n = ps_count_threads(), r;
 
 	CHECK(n == NTHREADS + 1, "%d threads, want %d", n, NTHREADS + 1);
 	/* The computing thread computes. */
@@ -258,7 +249,7 @@ static void verify_threads(void)
 		CHECK(!result[i], "thread %d (line %d): %s", i, result[i], why[i]);
 	}
 	CHECK(!result[T_EXITER], "thread %d (line %d): %s", T_EXITER, result[T_EXITER], why[T_EXITER]);
-	n = count_threads();
+	n = ps_count_threads();
 	CHECK(n == 1, "%d threads left after the joins", n);
 }
 
@@ -287,7 +278,7 @@ int main(int argc, char **argv)
 	r = ps_checkpoint();
 	if (r) {
 		ps_became_clone(r);
-		CHECK(count_threads() == 1, "a fork child with %d threads", count_threads());
+		CHECK(ps_count_threads() == 1, "a fork child with %d threads", ps_count_threads());
 		return ps_finish();
 	}
 	if (getenv("PS_TAMPER") && !strcmp(getenv("PS_TAMPER"), "1"))
