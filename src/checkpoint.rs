@@ -18,7 +18,7 @@
 
 use crate::abi::boxed_zeroed;
 use crate::abi::image::{
-    self, fill_upper_table, pte, put, vm, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, ObjImage, ProcImage,
+    self, file_kind, fill_upper_table, pte, put, vm, vma_kind, FileImage, ImageHeader, ImageLayout, LeafIndex, ObjImage, ProcImage,
     RegsImage, SigAction, TaskImage, VmaImage, IMG_MAGIC, IMG_VERSION, LEASE_OFF, META_OFF, NRLIMITS, PT_ENTRIES,
 };
 use crate::abi::pod::slice_as_bytes;
@@ -26,6 +26,7 @@ use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Checkpoint};
 use crate::abi::crc::crc32c;
 use crate::ffi::{self, ProcState, TaskState};
+use crate::fd_state;
 use crate::file_ref::FileRef;
 use crate::kernel_util;
 use crate::pool::{Pool, Reservation};
@@ -297,9 +298,11 @@ fn copy_objs(pool: &Pool, c: &Collected, ip: &mut InPool<'_>, mut dst: u64) -> R
 }
 
 /// Open files, each with its path in `strings` (descriptors of shared
-/// objects, e.g. memfds, name their object).
+/// objects, e.g. memfds, name their object; eventfd, epoll and pipe
+/// descriptors carry their state: fd_state.rs).
 fn collect_files(t: &Target, c: &mut Collected, path: &mut [u8]) -> Result<KVVec<FileImage>> {
     let mut files = KVVec::new();
+    let mut objects = fd_state::Recorder::new()?;
     let mut fd = 0u32;
     while let Some((mut f, len, file)) = t.file_next(fd, path)? {
         let (off, n) = push_str(&mut c.strings, &path[..len])?;
@@ -307,6 +310,8 @@ fn collect_files(t: &Target, c: &mut Collected, path: &mut [u8]) -> Result<KVVec
         f.path_len = n;
         if file.is_shared_anon() {
             f.obj = obj_of(&mut c.objs, &mut c.strings, file, &path[..len])?;
+        } else if file_kind::prepared(f.kind) {
+            objects.record(t, &file, &mut f, &mut c.strings)?;
         }
         fd = f.fd + 1;
         files.push(f, GFP_KERNEL)?;

@@ -32,6 +32,7 @@ mod abi;
 mod checkpoint;
 mod clone;
 mod device;
+mod fd_state;
 mod ffi;
 mod file_ref;
 mod images;

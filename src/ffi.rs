@@ -140,6 +140,15 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_file_is_shared_anon(file: *mut KFile) -> bool;
     pub(crate) fn cxlfork_file_seek(file: *mut KFile, off: u64, whence: i32) -> i64;
     pub(crate) fn cxlfork_file_read_page(file: *mut KFile, pos: u64, buf: *mut c_void) -> i32;
+    pub(crate) fn cxlfork_file_kind(file: *mut KFile) -> u32;
+    pub(crate) fn cxlfork_file_fdinfo(file: *mut KFile, buf: *mut u8, len: usize) -> isize;
+    pub(crate) fn cxlfork_pipe_peek(file: *mut KFile, capacity: *mut u64, packet: *mut bool, buf: *mut u8, len: usize) -> isize;
+    pub(crate) fn cxlfork_file_writable(file: *mut KFile) -> bool;
+    pub(crate) fn cxlfork_file_ino(file: *mut KFile) -> u64;
+    pub(crate) fn cxlfork_file_flags(file: *mut KFile) -> u32;
+    pub(crate) fn cxlfork_file_write(file: *mut KFile, buf: *const u8, len: usize) -> isize;
+    pub(crate) fn cxlfork_current_fd_file(fd: u32) -> *mut KFile;
+    pub(crate) fn cxlfork_current_fd_cloexec(fd: u32) -> bool;
     pub(crate) fn cxlfork_current_euid() -> u32;
     pub(crate) fn cxlfork_uid_for_caller(uid: u32) -> u32;
     pub(crate) fn cxlfork_gid_for_caller(gid: u32) -> u32;
@@ -219,7 +228,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_file_open(path: *const u8, flags: u32, pos: u64, seek: bool) -> *mut KFile;
     pub(crate) fn cxlfork_file_put(f: *mut KFile);
     pub(crate) fn cxlfork_fd_prepare(max_fd: u32) -> i32;
-    pub(crate) fn cxlfork_close_fds_from(first: u32);
+    pub(crate) fn cxlfork_close_fds_from(first: u32, keep: *const u32, n_keep: u32);
     pub(crate) fn cxlfork_install_fds(files: *const *mut KFile, fds: *const u32, cloexec: *const bool, n: u32, first: u32) -> i32;
     pub(crate) fn cxlfork_kill_current();
     pub(crate) fn cxlfork_clone_vmas_settle();

@@ -132,6 +132,77 @@ impl FileRef {
         Ok(())
     }
 
+    /// The restorer's (current's) file at descriptor `fd`, if any.
+    pub(crate) fn current_fd(fd: u32) -> Option<Self> {
+        // SAFETY: no preconditions; a non-NULL result holds a reference for us.
+        let p = unsafe { ffi::cxlfork_current_fd_file(fd) };
+        // INVARIANT: `fget_raw` took the reference we now own.
+        NonNull::new(p).map(Self)
+    }
+
+    /// `file_kind::*` of the file.
+    pub(crate) fn kind(&self) -> u32 {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_kind(self.as_ptr()) }
+    }
+
+    /// The file's `f_flags`.
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_flags(self.as_ptr()) }
+    }
+
+    /// Whether it is open for writing.
+    pub(crate) fn writable(&self) -> bool {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_writable(self.as_ptr()) }
+    }
+
+    /// Its inode number.
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: the file is referenced (invariant).
+        unsafe { ffi::cxlfork_file_ino(self.as_ptr()) }
+    }
+
+    /// Its own fdinfo lines (eventfd, epoll...) into `buf`: their length
+    /// (`EOVERFLOW` if they do not fit).
+    pub(crate) fn fdinfo(&self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: the file is referenced (invariant); `buf` is writable for its length.
+        let r = unsafe { ffi::cxlfork_file_fdinfo(self.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok(r as usize)
+    }
+
+    /// An anonymous pipe's (capacity in bytes, packet mode, bytes
+    /// buffered); with `buf`, the bytes are copied there (`EOVERFLOW` if
+    /// they do not fit).
+    pub(crate) fn pipe_peek(&self, buf: Option<&mut [u8]>) -> Result<(u64, bool, usize)> {
+        let (mut cap, mut packet) = (0u64, false);
+        let (p, len) = buf.map_or((core::ptr::null_mut(), 0), |b| (b.as_mut_ptr(), b.len()));
+        // SAFETY: the file is referenced (invariant); `p` is NULL or writable
+        // for `len` bytes; the out-pointers are valid.
+        let r = unsafe { ffi::cxlfork_pipe_peek(self.as_ptr(), &mut cap, &mut packet, p, len) };
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok((cap, packet, r as usize))
+    }
+
+    /// Writes all of `bytes` to the file.
+    pub(crate) fn write_all(&self, bytes: &[u8]) -> Result {
+        // SAFETY: the file is referenced (invariant); `bytes` is readable.
+        let r = unsafe { ffi::cxlfork_file_write(self.as_ptr(), bytes.as_ptr(), bytes.len()) };
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        if r as usize != bytes.len() {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
     /// The raw pointer (valid while `self` lives).
     pub(crate) fn as_ptr(&self) -> *mut KFile {
         self.0.as_ptr()

@@ -89,3 +89,32 @@ pub(crate) fn classify_range(phys: u64, size: u64) -> Result<RangeKind> {
 pub(crate) fn image_gfp() -> kernel::alloc::Flags {
     kernel::alloc::flags::GFP_KERNEL_ACCOUNT | kernel::alloc::flags::__GFP_NOWARN
 }
+
+/// Sorts `v` in place (heapsort: no recursion, no allocation; core's
+/// sort_unstable pulls in a panic path objtool cannot follow).
+pub(crate) fn sort<T: Ord>(v: &mut [T]) {
+    fn sift<T: Ord>(v: &mut [T], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child] < v[child + 1] {
+                child += 1;
+            }
+            if v[root] >= v[child] {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for i in (0..n / 2).rev() {
+        sift(v, i, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
+}

@@ -25,6 +25,7 @@ use crate::abi::pool::PAGE_SIZE;
 use crate::abi::uapi::{self, Restore};
 use crate::abi::boxed_zeroed;
 use crate::clone::{self, CloneCtx, CvmaBox, ImageVma};
+use crate::fd_state;
 use crate::ffi::{self, KFile, ProcState, TaskState};
 use crate::file_ref::FileRef;
 use crate::kernel_util::image_gfp;
@@ -75,20 +76,26 @@ fn open(path: &[u8], flags: u32, pos: Option<u64>) -> Result<FileRef> {
 }
 
 /// Files to install: fd numbers (increasing), files (and their raw
-/// pointers, for the shim), close-on-exec.
+/// pointers, for the shim), close-on-exec; and the restorer's descriptors
+/// to keep (prepared eventfd, epoll and pipe objects, increasing).
 struct Fds {
     fds: KVVec<u32>,
     files: KVVec<FileRef>,
     raw: KVVec<*mut KFile>,
     cloexec: KVVec<bool>,
+    keep: KVVec<u32>,
 }
 
 /// Reopens the image's open files (before the point of no return); a
-/// descriptor of a shared object gets the clone's copy of the object.
+/// descriptor of a shared object gets the clone's copy of the object; with
+/// `RESTORE_PREPARED_FDS`, the restorer's eventfd, epoll and pipe objects
+/// are checked and filled (fd_state.rs).
 fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
-    let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new() };
+    let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new(), keep: KVVec::new() };
     let stdio = flags & uapi::RESTORE_IMAGE_STDIO != 0;
     let skip = flags & uapi::RESTORE_SKIP_FILES != 0;
+    let prepared = flags & uapi::RESTORE_PREPARED_FDS != 0;
+    let mut adopter = fd_state::Adopter::new(m, stdio)?;
     for i in 0..m.header.n_files {
         let f = m.file(i).map_err(|_| EBADMSG)?;
         if f.fd <= 2 && !stdio {
@@ -101,29 +108,32 @@ fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
         let opened = match f.kind {
             _ if f.obj != 0 => {
                 let o = objs.get(f.obj as usize - 1).ok_or(EBADMSG)?;
-                o.seek(f.pos).map(|()| o.try_clone())
+                o.seek(f.pos).map(|()| Some(o.try_clone()))
             }
             file_kind::REG | file_kind::DIR | file_kind::CHR | file_kind::BLK => {
-                open(path, f.flags, (f.kind == file_kind::REG).then_some(f.pos))
+                open(path, f.flags, (f.kind == file_kind::REG).then_some(f.pos)).map(Some)
             }
+            k if file_kind::prepared(k) && prepared => adopter.adopt(&f).map(|()| None),
             _ => Err(EOPNOTSUPP),
         };
         match opened {
-            Ok(file) => {
+            Ok(Some(file)) => {
                 out.fds.push(f.fd, image_gfp())?;
                 out.raw.push(file.as_ptr(), image_gfp())?;
                 out.files.push(file, image_gfp())?;
                 out.cloexec.push(f.cloexec != 0, image_gfp())?;
             }
+            Ok(None) => out.keep.push(f.fd, image_gfp())?,
             Err(e) if skip => {
                 pr_info!("restore: skipping fd {} ({:?})\n", f.fd, e);
             }
             Err(e) => {
-                pr_info!("restore: cannot reopen fd {} ({}): {:?}\n", f.fd, file_kind::name(f.kind), e);
+                pr_info!("restore: cannot {} fd {} ({}): {:?}\n", if file_kind::prepared(f.kind) { "adopt the restorer's" } else { "reopen" }, f.fd, file_kind::name(f.kind), e);
                 return Err(e);
             }
         }
     }
+    adopter.finish()?;
     Ok(out)
 }
 
@@ -566,9 +576,9 @@ fn become_clone(ctx: &Arc<CloneCtx>, p: Prepared<'_>) -> Result {
     // image's limits: a process may hold descriptors above a limit it
     // lowered since, and so may its fork child.
     let first = if p.stdio { 0 } else { 3 };
-    // SAFETY: acts on current's fd table.
-    unsafe { ffi::cxlfork_close_fds_from(first) };
     let f = &p.fds;
+    // SAFETY: acts on current's fd table; `keep` holds `len` numbers.
+    unsafe { ffi::cxlfork_close_fds_from(first, f.keep.as_ptr(), f.keep.len() as u32) };
     // SAFETY: the arrays hold `n` entries each; the files are referenced by
     // `f.files`; the table was sized by `cxlfork_fd_prepare`.
     check(unsafe { ffi::cxlfork_install_fds(f.raw.as_ptr(), f.fds.as_ptr(), f.cloexec.as_ptr(), f.fds.len() as u32, first) })?;

@@ -60,6 +60,21 @@ static inline const char *cxlfork_special_name(struct vm_area_struct *vma)
 #define CXLFORK_FILE_FIFO	5
 #define CXLFORK_FILE_SOCK	6
 #define CXLFORK_FILE_OTHER	7
+#define CXLFORK_FILE_EVENTFD	8
+#define CXLFORK_FILE_EPOLL	9
+#define CXLFORK_FILE_PIPE	10
+
+struct file;
+/* Descriptor state (shim_fdstate.c). */
+u32 cxlfork_file_kind(struct file *file);
+long cxlfork_file_fdinfo(struct file *file, char *buf, size_t len);
+long cxlfork_pipe_peek(struct file *file, u64 *capacity, bool *packet, char *buf, size_t len);
+bool cxlfork_file_writable(struct file *file);
+u64 cxlfork_file_ino(struct file *file);
+u32 cxlfork_file_flags(struct file *file);
+long cxlfork_file_write(struct file *file, const void *buf, size_t len);
+struct file *cxlfork_current_fd_file(u32 fd);
+bool cxlfork_current_fd_cloexec(u32 fd);
 
 /*
  * One thread's state as the shim reads it from a target and installs it
@@ -227,7 +242,7 @@ void cxlfork_proc_set(const struct cxlfork_proc_state *p);
 struct file *cxlfork_file_open(const char *path, u32 flags, u64 pos, bool seek);
 void cxlfork_file_put(struct file *f);
 int cxlfork_fd_prepare(u32 max_fd);
-void cxlfork_close_fds_from(u32 first);
+void cxlfork_close_fds_from(u32 first, const u32 *keep, u32 n_keep);
 int cxlfork_install_fds(struct file *const *files, const u32 *fds, const bool *cloexec, u32 n, u32 first);
 void cxlfork_kill_current(void);
 void cxlfork_clone_vmas_settle(void);

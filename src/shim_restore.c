@@ -1109,16 +1109,22 @@ int cxlfork_fd_prepare(u32 max_fd)
 	return ret;
 }
 
-/* Close current's descriptors from `first` up. */
-void cxlfork_close_fds_from(u32 first)
+/* Close current's descriptors from `first` up but the n_keep numbers of
+ * keep (increasing). */
+void cxlfork_close_fds_from(u32 first, const u32 *keep, u32 n_keep)
 {
-	u32 fd, max;
+	u32 fd, max, k = 0;
 
 	spin_lock(&current->files->file_lock);
 	max = files_fdtable(current->files)->max_fds;
 	spin_unlock(&current->files->file_lock);
-	for (fd = first; fd < max; fd++)
+	for (fd = first; fd < max; fd++) {
+		while (k < n_keep && keep[k] < fd)
+			k++;
+		if (k < n_keep && keep[k] == fd)
+			continue;
 		close_fd(fd);
+	}
 }
 
 /*

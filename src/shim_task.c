@@ -972,10 +972,7 @@ int cxlfork_file_next(struct cxlfork_target *t, u32 fd, u64 *out, char *path, si
 		return 1;
 	mode = file_inode(file)->i_mode;
 	out[0] = fd;
-	out[1] = S_ISREG(mode) ? CXLFORK_FILE_REG : S_ISDIR(mode) ? CXLFORK_FILE_DIR :
-		 S_ISCHR(mode) ? CXLFORK_FILE_CHR : S_ISBLK(mode) ? CXLFORK_FILE_BLK :
-		 S_ISFIFO(mode) ? CXLFORK_FILE_FIFO : S_ISSOCK(mode) ? CXLFORK_FILE_SOCK :
-		 CXLFORK_FILE_OTHER;
+	out[1] = cxlfork_file_kind(file);
 	out[2] = file->f_flags;
 	out[3] = cloexec;
 	out[4] = file->f_pos;

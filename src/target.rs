@@ -200,6 +200,11 @@ impl Target {
             path_off: 0,
             path_len: 0,
             obj: 0,
+            ident: 0,
+            sub: 0,
+            value: 0,
+            data_off: 0,
+            data_len: 0,
         };
         Ok(Some((f, len, file)))
     }

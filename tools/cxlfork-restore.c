@@ -2,7 +2,8 @@
 /*
  * cxlfork-restore: the tiny static program that becomes a clone.
  *
- *   cxlfork-restore [-C DIR] [-T THREADS] ID POLICY FLAGS [NAME START END]...
+ *   cxlfork-restore [-C DIR] [-T THREADS] [-F SPEC]... [-E SPEC]... ID POLICY FLAGS
+ *                   [NAME START END]...
  *
  * What the kernel gives a process but a module cannot set, it sets here
  * first: the image's current directory (-C: a fork child keeps its
@@ -11,7 +12,15 @@
  * cached them), and RLIMIT_NOFILE raised to its hard limit (the restore
  * sizes the descriptor table for the image's highest fd under it). For an
  * image of several threads (-T), it starts the other threads, each waiting
- * in CXLFORK_IOC_RESTORE_THREAD to become one of the image's. Then it
+ * in CXLFORK_IOC_RESTORE_THREAD to become one of the image's. The image's
+ * eventfd, epoll and pipe objects, which a module cannot create, it
+ * creates at the image's descriptor numbers (-F FD,KIND,OBJECT,FLAGS,
+ * CLOEXEC,SUB,VALUE: KIND eventfd (SUB 1: EFD_SEMAPHORE; VALUE its
+ * counter, written here), pipe (SUB 1: the
+ * write end; VALUE its capacity) or epoll; descriptors naming one OBJECT
+ * are dups) and registers each epoll's descriptors (-E EPFD,FD,EVENTS,
+ * DATA); FLAGS then holds CXLFORK_RESTORE_PREPARED_FDS, and the kernel
+ * checks them, writes the pipes' buffered bytes, and keeps them. Then it
  * calls CXLFORK_IOC_RESTORE, which replaces everything else, and only
  * returns on failure. cxlfork-ctl restore computes the arguments from the
  * image. Static and non-PIE: its own code sits at 0x400000, far from where
@@ -23,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sched.h>
@@ -86,6 +97,149 @@ static int start_followers(int fd, unsigned long long id, int n)
 	return 0;
 }
 
+/* -F: one of the image's eventfd, epoll or pipe descriptors. */
+struct fdspec {
+	int fd, object, cloexec, sub;
+	char kind[8];
+	unsigned int flags;
+	unsigned long long value;
+};
+
+/* -E: one registration of an epoll. */
+struct epspec {
+	int epfd, fd;
+	unsigned int events;
+	unsigned long long data;
+};
+
+static struct fdspec *fds;
+static struct epspec *eps;
+static int n_fds, n_eps;
+
+static int add_spec(char opt, const char *arg)
+{
+	if (opt == 'F') {
+		struct fdspec *f;
+
+		fds = realloc(fds, (n_fds + 1) * sizeof(*fds));
+		if (!fds)
+			return -1;
+		f = &fds[n_fds++];
+		return sscanf(arg, "%d,%7[a-z],%d,%i,%d,%d,%llu", &f->fd, f->kind, &f->object, (int *)&f->flags,
+			      &f->cloexec, &f->sub, &f->value) == 7 && f->fd >= 0 && f->object > 0 ? 0 : -1;
+	}
+	eps = realloc(eps, (n_eps + 1) * sizeof(*eps));
+	if (!eps)
+		return -1;
+	return sscanf(arg, "%d,%d,%x,%llx", &eps[n_eps].epfd, &eps[n_eps].fd, &eps[n_eps].events, &eps[n_eps].data) == 4 &&
+	       eps[n_eps++].fd >= 0 ? 0 : -1;
+}
+
+static void fd_fail(const struct fdspec *f, const char *what)
+{
+	fprintf(stderr, "cxlfork-restore: the image's fd %d (%s): %s: %s\n", f->fd, f->kind, what, strerror(errno));
+}
+
+/*
+ * Create the -F objects, each first above every image descriptor (so no
+ * creation lands on a number another needs), then dup each to its
+ * number(s) with its close-on-exec, register the -E descriptors, and close
+ * the temporaries. 0, or -1 (said why).
+ */
+static int prepare_fds(void)
+{
+	int base = 3, max_obj = 0, ret = -1;
+	int *tmp = calloc(n_fds + 1, sizeof(int)), *pr = NULL, *pw = NULL;
+
+	for (int i = 0; i < n_fds; i++) {
+		base = fds[i].fd + 1 > base ? fds[i].fd + 1 : base;
+		max_obj = fds[i].object > max_obj ? fds[i].object : max_obj;
+	}
+	pr = calloc(max_obj + 1, sizeof(int));
+	pw = calloc(max_obj + 1, sizeof(int));
+	if (!tmp || !pr || !pw)
+		goto out;
+	for (int i = 0; i < n_fds; i++) {
+		struct fdspec *f = &fds[i];
+		int raw = -1, dup_of = -1;
+
+		for (int j = 0; j < i && dup_of < 0; j++)
+			if (fds[j].object == f->object && (strcmp(f->kind, "pipe") || fds[j].sub == f->sub))
+				dup_of = j;
+		if (dup_of >= 0) {
+			tmp[i] = tmp[dup_of];
+			continue;
+		}
+		if (!strcmp(f->kind, "eventfd")) {
+			raw = eventfd(0, EFD_CLOEXEC | (f->sub ? EFD_SEMAPHORE : 0) | (f->flags & O_NONBLOCK ? EFD_NONBLOCK : 0));
+			if (raw >= 0 && f->value && write(raw, &f->value, 8) != 8) {
+				fd_fail(f, "setting its counter");
+				goto out;
+			}
+		} else if (!strcmp(f->kind, "epoll")) {
+			raw = epoll_create1(EPOLL_CLOEXEC);
+		} else if (!strcmp(f->kind, "pipe")) {
+			if (!pr[f->object]) {
+				int p[2];
+
+				if (pipe2(p, O_CLOEXEC) ||
+				    (fcntl(p[0], F_GETPIPE_SZ) != (long long)f->value && fcntl(p[0], F_SETPIPE_SZ, (int)f->value) < 0)) {
+					fd_fail(f, "pipe of the image's capacity");
+					goto out;
+				}
+				pr[f->object] = fcntl(p[0], F_DUPFD_CLOEXEC, base);
+				pw[f->object] = fcntl(p[1], F_DUPFD_CLOEXEC, base);
+				close(p[0]);
+				close(p[1]);
+			}
+			tmp[i] = f->sub ? pw[f->object] : pr[f->object];
+			if (tmp[i] < 0 || fcntl(tmp[i], F_SETFL, f->flags & (O_NONBLOCK | O_DIRECT)) < 0) {
+				fd_fail(f, "pipe flags");
+				goto out;
+			}
+			continue;
+		} else {
+			errno = EINVAL;
+			fd_fail(f, "unknown kind");
+			goto out;
+		}
+		if (raw < 0) {
+			fd_fail(f, "creating it");
+			goto out;
+		}
+		tmp[i] = fcntl(raw, F_DUPFD_CLOEXEC, base);
+		close(raw);
+		if (tmp[i] < 0) {
+			fd_fail(f, "moving it");
+			goto out;
+		}
+	}
+	for (int i = 0; i < n_fds; i++)
+		if (dup3(tmp[i], fds[i].fd, fds[i].cloexec ? O_CLOEXEC : 0) < 0) {
+			fd_fail(&fds[i], "placing it");
+			goto out;
+		}
+	for (int i = 0; i < n_eps; i++) {
+		struct epoll_event ev = { .events = eps[i].events, .data.u64 = eps[i].data };
+
+		if (epoll_ctl(eps[i].epfd, EPOLL_CTL_ADD, eps[i].fd, &ev) < 0) {
+			fprintf(stderr, "cxlfork-restore: registering fd %d in the image's epoll fd %d: %s\n", eps[i].fd,
+				eps[i].epfd, strerror(errno));
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	/* The temporaries (all at or above base; dups repeat one). */
+	for (int i = 0; i < n_fds; i++)
+		if (tmp && tmp[i] >= base)
+			close(tmp[i]);
+	free(tmp);
+	free(pr);
+	free(pw);
+	return ret;
+}
+
 struct special {
 	const char *name;
 	unsigned long start, end;	/* where the image has it */
@@ -137,25 +291,36 @@ int main(int argc, char **argv)
 	struct rlimit nofile;
 	int n = 0, fd, threads = 1;
 
-	if (argc > 2 && !strcmp(argv[1], "-C")) {
-		if (chdir(argv[2])) {
-			fprintf(stderr, "cxlfork-restore: the image's current directory %s: %s\n", argv[2], strerror(errno));
-			return 1;
+	for (int c; (c = getopt(argc, argv, "+C:T:F:E:")) != -1;) {
+		switch (c) {
+		case 'C':
+			if (chdir(optarg)) {
+				fprintf(stderr, "cxlfork-restore: the image's current directory %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			break;
+		case 'T':
+			threads = atoi(optarg);
+			if (threads < 1 || threads > MAX_THREADS) {
+				fprintf(stderr, "cxlfork-restore: -T %s: 1 to %d threads\n", optarg, MAX_THREADS);
+				return 2;
+			}
+			break;
+		case 'F':
+		case 'E':
+			if (add_spec(c, optarg)) {
+				fprintf(stderr, "cxlfork-restore: -%c %s: malformed\n", c, optarg);
+				return 2;
+			}
+			break;
+		default:
+			argc = 0;
 		}
-		argv += 2;
-		argc -= 2;
 	}
-	if (argc > 2 && !strcmp(argv[1], "-T")) {
-		threads = atoi(argv[2]);
-		if (threads < 1 || threads > MAX_THREADS) {
-			fprintf(stderr, "cxlfork-restore: -T %s: 1 to %d threads\n", argv[2], MAX_THREADS);
-			return 2;
-		}
-		argv += 2;
-		argc -= 2;
-	}
+	argv += optind - 1;
+	argc -= optind - 1;
 	if (argc < 4 || (argc - 4) % 3 || (argc - 4) / 3 > MAX_SPECIAL) {
-		fprintf(stderr, "usage: cxlfork-restore [-C DIR] [-T THREADS] ID POLICY FLAGS [NAME START END]...\n");
+		fprintf(stderr, "usage: cxlfork-restore [-C DIR] [-T THREADS] [-F SPEC]... [-E SPEC]... ID POLICY FLAGS [NAME START END]...\n");
 		return 2;
 	}
 	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
@@ -205,6 +370,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (prepare_fds())
+		return 1;
 	fd = open("/dev/cxlfork", O_RDWR);
 	if (fd < 0) {
 		perror("cxlfork-restore: /dev/cxlfork");

@@ -221,7 +221,20 @@ struct cxlfork_delete {
 /* struct cxlfork_restore.flags */
 #define CXLFORK_RESTORE_SKIP_FILES	(1U << 0)	/* skip fds that cannot be reopened */
 #define CXLFORK_RESTORE_IMAGE_STDIO	(1U << 1)	/* fds 0-2 from the image too */
-#define CXLFORK_RESTORE_FLAGS	(CXLFORK_RESTORE_SKIP_FILES | CXLFORK_RESTORE_IMAGE_STDIO)
+/*
+ * The caller created the image's eventfd, epoll and pipe objects (which a
+ * module cannot create) at the image's descriptor numbers: each eventfd
+ * with the image's EFD_SEMAPHORE and counter, each pipe empty with
+ * the image's capacity (both ends in the image), each epoll holding the
+ * image's registrations, all with the image's O_NONBLOCK/O_DIRECT and
+ * close-on-exec, a dup where the image has one. The restore checks them,
+ * writes the pipes' buffered bytes, and keeps them
+ * (cxlfork-ctl restore does all this through cxlfork-restore). Without it
+ * such descriptors are EOPNOTSUPP (or skipped with SKIP_FILES).
+ */
+#define CXLFORK_RESTORE_PREPARED_FDS	(1U << 2)
+#define CXLFORK_RESTORE_FLAGS	(CXLFORK_RESTORE_SKIP_FILES | CXLFORK_RESTORE_IMAGE_STDIO | \
+				 CXLFORK_RESTORE_PREPARED_FDS)
 
 /*
  * CXLFORK_IOC_RESTORE: the caller becomes a clone of image `id`, as execve()
@@ -241,8 +254,12 @@ struct cxlfork_delete {
  * in place, a waiting thread named another id), EBUSY (the caller has
  * other threads than those, or shares its memory, files, fs or signal
  * handlers with another process), ETIMEDOUT (the other threads did not all
- * come within 10 s), EOPNOTSUPP (a pipe or socket fd, without SKIP_FILES),
- * or the errno of reopening a file. Does not return on success.
+ * come within 10 s), EOPNOTSUPP (a socket, FIFO, timerfd, signalfd... fd,
+ * or an eventfd, epoll or pipe fd without PREPARED_FDS, or a pipe whose
+ * other end the image lacks, or an epoll watching a reopened file; none
+ * of these with SKIP_FILES), with PREPARED_FDS EBADF (a prepared
+ * descriptor missing) or EINVAL (one unlike the image's), or the errno of
+ * reopening a file. Does not return on success.
  */
 struct cxlfork_restore {
 	__u32 size;		/* in: sizeof(struct cxlfork_restore) */

@@ -37,8 +37,9 @@ use super::pool::PAGE_SIZE;
 pub const IMG_MAGIC: [u8; 8] = *b"CXLFIMG\0";
 /// Image format version. 3: every thread is recorded (task 0 the main
 /// thread, the others by increasing tid); a version-2 module restored task
-/// 0 alone, so it must refuse these.
-pub const IMG_VERSION: u32 = 3;
+/// 0 alone, so it must refuse these. 4: eventfd, epoll and pipe
+/// descriptors carry their state (`FileImage::ident` onwards).
+pub const IMG_VERSION: u32 = 4;
 /// Bytes of an image name, NUL included.
 pub const NAME_LEN: usize = 64;
 /// Entries of a page table page.
@@ -297,12 +298,21 @@ pub mod file_kind {
     pub const CHR: u32 = 3;
     /// Block device.
     pub const BLK: u32 = 4;
-    /// Pipe or FIFO: recorded, unsupported at restore.
+    /// Named FIFO (or a pipe with a watch queue): recorded, unsupported at restore.
     pub const FIFO: u32 = 5;
     /// Socket: recorded, unsupported at restore.
     pub const SOCK: u32 = 6;
-    /// Anything else (anon inodes: eventfd, epoll...): unsupported at restore.
+    /// Any other anonymous-inode file (timerfd, signalfd, inotify,
+    /// io_uring...): recorded, unsupported at restore.
     pub const OTHER: u32 = 7;
+    /// eventfd: its counter and EFD_SEMAPHORE are recorded.
+    pub const EVENTFD: u32 = 8;
+    /// epoll instance: its registrations are recorded.
+    pub const EPOLL: u32 = 9;
+    /// One end of an anonymous pipe: its capacity and buffered bytes are recorded.
+    pub const PIPE: u32 = 10;
+    /// The last kind.
+    pub const LAST: u32 = PIPE;
 
     /// A short name.
     pub fn name(k: u32) -> &'static str {
@@ -311,12 +321,104 @@ pub mod file_kind {
             DIR => "dir",
             CHR => "chr",
             BLK => "blk",
-            FIFO => "pipe",
+            FIFO => "fifo",
             SOCK => "socket",
             OTHER => "other",
+            EVENTFD => "eventfd",
+            EPOLL => "epoll",
+            PIPE => "pipe",
             _ => "?",
         }
     }
+
+    /// Kinds whose kernel object the restorer creates (the kernel cannot):
+    /// with `RESTORE_PREPARED_FDS` it finds them at the image's numbers,
+    /// checks them and fills their state.
+    pub fn prepared(k: u32) -> bool {
+        matches!(k, EVENTFD | EPOLL | PIPE)
+    }
+}
+
+/// epoll event bits an image may record (`EpollItem::events`): the poll
+/// bits, EPOLLRDHUP, and EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET.
+pub const EPOLL_EVENTS: u32 = 0x0000_3fff | 0xf000_0000;
+/// epoll bits every registration gets (EPOLLERR | EPOLLHUP): compared
+/// with them set, as a restorer's EPOLL_CTL_ADD sets them.
+pub const EPOLL_ALWAYS: u32 = 0x8 | 0x10;
+/// EPOLLWAKEUP: dropped by EPOLL_CTL_ADD without CAP_BLOCK_SUSPEND, so
+/// not compared.
+pub const EPOLL_WAKEUP: u32 = 1 << 29;
+/// Largest pipe capacity an image may record (the kernel's own ceiling is
+/// `/proc/sys/fs/pipe-max-size`, 1 MiB by default).
+pub const MAX_PIPE: u64 = 1 << 28;
+
+/// One epoll registration (16 bytes, little-endian, packed in the strings
+/// at `FileImage::data_off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EpollItem {
+    /// The watched descriptor's number.
+    pub tfd: u32,
+    /// `epoll_event.events`.
+    pub events: u32,
+    /// `epoll_event.data`.
+    pub data: u64,
+}
+
+impl EpollItem {
+    /// Bytes of one record.
+    pub const SIZE: usize = 16;
+
+    /// The record's bytes.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[..4].copy_from_slice(&self.tfd.to_le_bytes());
+        b[4..8].copy_from_slice(&self.events.to_le_bytes());
+        b[8..].copy_from_slice(&self.data.to_le_bytes());
+        b
+    }
+
+    /// A record from its bytes (`b` is `SIZE` long).
+    pub fn from_bytes(b: &[u8]) -> Self {
+        let w = |r: core::ops::Range<usize>| b.get(r).map_or(0, |s| s.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        Self { tfd: w(0..4) as u32, events: w(4..8) as u32, data: w(8..16) }
+    }
+
+    /// The events as compared between an image and a restorer's epoll.
+    pub fn normalized_events(self) -> u32 {
+        (self.events | EPOLL_ALWAYS) & !EPOLL_WAKEUP
+    }
+
+    /// Parses one line of an epoll file's fdinfo (`tfd: %8d events: %8x
+    /// data: %16llx  pos:%lli ino:%llx sdev:%x`): the registration and the
+    /// watched file's inode number.
+    pub fn parse_fdinfo(line: &[u8]) -> Option<(Self, u64)> {
+        let tfd = field(line, b"tfd:", 10)?;
+        let events = field(line, b"events:", 16)?;
+        let data = field(line, b"data:", 16)?;
+        let ino = field(line, b"ino:", 16)?;
+        Some((Self { tfd: u32::try_from(tfd).ok()?, events: u32::try_from(events).ok()?, data }, ino))
+    }
+}
+
+/// The number after `key` (and spaces) in `line`, in `radix`.
+fn field(line: &[u8], key: &[u8], radix: u32) -> Option<u64> {
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = &line[at..];
+    let start = rest.iter().position(|&c| c != b' ')?;
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &c in &rest[start..] {
+        let Some(d) = (c as char).to_digit(radix) else { break };
+        v = v.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+        n += 1;
+    }
+    (n > 0).then_some(v)
+}
+
+/// The value after `key` in eventfd fdinfo text (`eventfd-count: %16llx`
+/// is hexadecimal, `eventfd-semaphore: %d` decimal).
+pub fn fdinfo_value(text: &[u8], key: &[u8], radix: u32) -> Option<u64> {
+    text.split(|&c| c == b'\n').find(|l| l.starts_with(key)).and_then(|l| field(l, key, radix))
 }
 
 pod_struct! {
@@ -439,6 +541,20 @@ pod_struct! {
         pub path_len: u32,
         /// A descriptor of a shared object (a memfd...): the object, 1-based.
         pub obj: u32,
+        /// eventfd, epoll, pipe: the kernel object's number in the image
+        /// (1-based, numbered in order of first descriptor): descriptors of
+        /// one object (dups, a pipe's two ends) share it. 0 otherwise.
+        pub ident: u32,
+        /// eventfd: 1 if EFD_SEMAPHORE. pipe: 1 for the write end.
+        pub sub: u32,
+        /// eventfd: the counter. pipe: the capacity in bytes (F_GETPIPE_SZ).
+        pub value: u64,
+        /// pipe: its buffered bytes; epoll: its registrations (`EpollItem`
+        /// records by increasing `tfd`): their offset in the strings, on
+        /// the object's first descriptor only.
+        pub data_off: u32,
+        /// Their length in bytes.
+        pub data_len: u32,
     }
 }
 
@@ -1041,26 +1157,115 @@ impl<'a> Meta<'a> {
         }
         let m = Self { header, bytes: meta };
         m.validate_vmas()?;
+        m.validate_files()?;
+        m.validate_objs()?;
+        m.validate_state()?;
+        m.validate_tables()?;
+        Ok(m)
+    }
+
+    /// Descriptors strictly increasing, below the kernel's nr_open ceiling;
+    /// a known kind; close-on-exec a boolean; the state of eventfd, epoll
+    /// and pipe descriptors consistent (see `validate_object`).
+    fn validate_files(&self) -> Result<(), ImageError> {
+        let h = self.header;
         let mut prev_fd: Option<u32> = None;
-        for i in 0..header.n_files {
-            let f = m.file(i)?;
-            m.file_path(&f)?;
-            // Descriptors strictly increasing, below the kernel's nr_open
-            // ceiling; a known kind; close-on-exec a boolean.
-            let ok = f.obj <= header.n_objs
+        let mut idents = 0u32;
+        for i in 0..h.n_files {
+            let f = self.file(i)?;
+            self.file_path(&f)?;
+            let ok = f.obj <= h.n_objs
                 && prev_fd.is_none_or(|p| f.fd > p)
                 && f.fd < MAX_FD
-                && (1..=file_kind::OTHER).contains(&f.kind)
+                && (1..=file_kind::LAST).contains(&f.kind)
                 && f.cloexec <= 1;
             if !ok {
                 return Err(ImageError::Layout);
             }
             prev_fd = Some(f.fd);
+            if !file_kind::prepared(f.kind) {
+                if f.ident != 0 || f.sub != 0 || f.value != 0 || f.data_off != 0 || f.data_len != 0 {
+                    return Err(ImageError::Layout);
+                }
+                continue;
+            }
+            // Objects numbered in order of first descriptor.
+            if f.obj != 0 || f.ident == 0 || f.ident > idents + 1 {
+                return Err(ImageError::Layout);
+            }
+            // Only an object's first descriptor holds its state (the
+            // restore compares every descriptor's with the restorer's).
+            if f.ident == idents + 1 {
+                idents += 1;
+                self.validate_object(&f)?;
+            } else if f.sub > 1 || f.data_off != 0 || f.data_len != 0 {
+                return Err(ImageError::Layout);
+            }
         }
-        m.validate_objs()?;
-        m.validate_state()?;
-        m.validate_tables()?;
-        Ok(m)
+        Ok(())
+    }
+
+    /// An object's first descriptor: an eventfd's counter below its
+    /// ceiling; a pipe's capacity a power of two of pages up to `MAX_PIPE`
+    /// holding at most that many bytes; an epoll's registrations whole
+    /// records, by strictly increasing descriptor, each of a descriptor of
+    /// the image other than itself, with known event bits.
+    fn validate_object(&self, f: &FileImage) -> Result<(), ImageError> {
+        let data = self.string(f.data_off, f.data_len)?;
+        let ok = match f.kind {
+            file_kind::EVENTFD => f.sub <= 1 && f.value != u64::MAX && data.is_empty(),
+            file_kind::PIPE => {
+                f.sub <= 1
+                    && f.value.is_power_of_two()
+                    && (PAGE_SIZE..=MAX_PIPE).contains(&f.value)
+                    && data.len() as u64 <= f.value
+            }
+            _ => {
+                f.sub == 0
+                    && f.value == 0
+                    && data.len().is_multiple_of(EpollItem::SIZE)
+                    && self.epoll_items_ok(f.fd, data)?
+            }
+        };
+        if !ok {
+            return Err(ImageError::Layout);
+        }
+        Ok(())
+    }
+
+    fn epoll_items_ok(&self, epfd: u32, data: &[u8]) -> Result<bool, ImageError> {
+        let mut prev: Option<u32> = None;
+        for rec in data.chunks_exact(EpollItem::SIZE) {
+            let it = EpollItem::from_bytes(rec);
+            if prev.is_some_and(|p| it.tfd <= p) || it.tfd == epfd || it.events & !EPOLL_EVENTS != 0 {
+                return Ok(false);
+            }
+            if self.file_at(it.tfd)?.is_none() {
+                return Ok(false);
+            }
+            prev = Some(it.tfd);
+        }
+        Ok(true)
+    }
+
+    /// The image's descriptor `fd`, if it has one (the table is sorted).
+    pub fn file_at(&self, fd: u32) -> Result<Option<FileImage>, ImageError> {
+        let (mut lo, mut hi) = (0u32, self.header.n_files);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let f = self.file(mid)?;
+            match f.fd.cmp(&fd) {
+                core::cmp::Ordering::Equal => return Ok(Some(f)),
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
+    /// An epoll descriptor's registrations (checked by the validator).
+    pub fn epoll_items(&self, f: &FileImage) -> Result<impl Iterator<Item = EpollItem> + 'a, ImageError> {
+        Ok(self.string(f.data_off, f.data_len)?.chunks_exact(EpollItem::SIZE).map(EpollItem::from_bytes))
     }
 
     fn validate_vmas(&self) -> Result<(), ImageError> {

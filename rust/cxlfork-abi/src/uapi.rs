@@ -266,8 +266,11 @@ pub const POLICY_HT: u32 = 2;
 pub const RESTORE_SKIP_FILES: u32 = 1 << 0;
 /// Restore flag: fds 0-2 from the image too.
 pub const RESTORE_IMAGE_STDIO: u32 = 1 << 1;
+/// Restore flag: the restorer created the image's eventfd, epoll and pipe
+/// objects at the image's descriptor numbers (checked, filled and kept).
+pub const RESTORE_PREPARED_FDS: u32 = 1 << 2;
 /// Every restore flag.
-pub const RESTORE_FLAGS: u32 = RESTORE_SKIP_FILES | RESTORE_IMAGE_STDIO;
+pub const RESTORE_FLAGS: u32 = RESTORE_SKIP_FILES | RESTORE_IMAGE_STDIO | RESTORE_PREPARED_FDS;
 
 pod_struct! {
     /// `struct cxlfork_restore`.

@@ -121,6 +121,7 @@ fn expectations() -> Vec<(&'static str, u64)> {
         ("CXLFORK_POLICY_HT", uapi::POLICY_HT.into()),
         ("CXLFORK_RESTORE_SKIP_FILES", uapi::RESTORE_SKIP_FILES.into()),
         ("CXLFORK_RESTORE_IMAGE_STDIO", uapi::RESTORE_IMAGE_STDIO.into()),
+        ("CXLFORK_RESTORE_PREPARED_FDS", uapi::RESTORE_PREPARED_FDS.into()),
         ("CXLFORK_RESTORE_FLAGS", uapi::RESTORE_FLAGS.into()),
         ("CXLFORK_IOC_RESTORE", uapi::IOC_RESTORE.into()),
         ("CXLFORK_IOC_CLONE_STAT", uapi::IOC_CLONE_STAT.into()),

@@ -444,17 +444,17 @@ fn file_fds_increasing() {
 #[test]
 fn file_fd_below_nr_open() {
     let mut img = valid();
-    img.edit_file(1, |f| f.fd = MAX_FD - 1);
+    img.edit_file(F_EVENTFD_DUP, |f| f.fd = MAX_FD - 1);
     img.reseal();
     assert_eq!(img.meta(), Ok(()));
-    img.edit_file(1, |f| f.fd = MAX_FD);
+    img.edit_file(F_EVENTFD_DUP, |f| f.fd = MAX_FD);
     img.reseal();
     assert_eq!(img.meta(), Err(Layout));
 }
 
 #[test]
 fn file_kind_known() {
-    for kind in [0, file_kind::OTHER + 1] {
+    for kind in [0, file_kind::LAST + 1] {
         let mut img = valid();
         img.edit_file(0, |f| f.kind = kind);
         img.reseal();
@@ -1104,4 +1104,129 @@ fn lease_line_leased_only_when_intact_live_and_current() {
     zero.checksum = LeaseLine::new(7, 3, 0).checksum;
     assert_eq!(zero.leased(3), None, "no clones");
     assert_eq!(LeaseLine::zeroed().leased(0), None);
+}
+
+// --- eventfd, epoll and pipe descriptors (validate_files, validate_object)
+
+fn file_broken(i: u32, f: impl FnOnce(&mut FileImage)) -> Result<(), ImageError> {
+    let mut img = valid();
+    img.edit_file(i, f);
+    img.reseal();
+    img.meta()
+}
+
+/// The epoll's registrations replaced by `items` (same byte length).
+fn epoll_broken(items: [EpollItem; 2]) -> Result<(), ImageError> {
+    let mut img = valid();
+    let off = img.get::<FileImage>(img.file_off(F_EPOLL)).data_off;
+    let mut b = Vec::new();
+    for it in items {
+        b.extend_from_slice(&it.to_bytes());
+    }
+    img.edit_strings(off, &b);
+    img.reseal();
+    img.meta()
+}
+
+#[test]
+fn file_state_only_on_special_kinds() {
+    assert_eq!(file_broken(0, |f| f.ident = 1), Err(Layout));
+    assert_eq!(file_broken(0, |f| f.value = 1), Err(Layout));
+    assert_eq!(file_broken(0, |f| f.sub = 1), Err(Layout));
+    assert_eq!(file_broken(0, |f| f.data_len = 1), Err(Layout));
+}
+
+#[test]
+fn file_objects_numbered_in_order() {
+    assert_eq!(file_broken(F_EVENTFD, |f| f.ident = 0), Err(Layout));
+    assert_eq!(file_broken(F_EVENTFD, |f| f.ident = 2), Err(Layout));
+    assert_eq!(file_broken(F_EVENTFD_DUP, |f| f.ident = 5), Err(Layout));
+    // A dup naming an earlier object is fine.
+    assert_eq!(file_broken(F_EVENTFD_DUP, |f| f.ident = 2), Ok(()));
+}
+
+#[test]
+fn file_special_not_a_shared_object() {
+    assert_eq!(file_broken(F_EVENTFD, |f| f.obj = 1), Err(Layout));
+}
+
+#[test]
+fn file_later_descriptor_holds_no_state() {
+    assert_eq!(file_broken(F_EVENTFD_DUP, |f| f.data_len = 1), Err(Layout));
+    assert_eq!(file_broken(F_PIPE_W, |f| f.sub = 2), Err(Layout));
+}
+
+#[test]
+fn file_eventfd_counter_below_ceiling() {
+    assert_eq!(file_broken(F_EVENTFD, |f| f.value = u64::MAX - 1), Ok(()));
+    assert_eq!(file_broken(F_EVENTFD, |f| f.value = u64::MAX), Err(Layout));
+    assert_eq!(file_broken(F_EVENTFD, |f| f.sub = 2), Err(Layout));
+    assert_eq!(file_broken(F_EVENTFD, |f| (f.data_off, f.data_len) = (0, 1)), Err(Layout));
+}
+
+#[test]
+fn file_pipe_capacity() {
+    assert_eq!(file_broken(F_PIPE_R, |f| f.value = MAX_PIPE), Ok(()));
+    for v in [0, 65536 + 4096, 2048, MAX_PIPE * 2] {
+        assert_eq!(file_broken(F_PIPE_R, |f| f.value = v), Err(Layout), "capacity {v}");
+    }
+}
+
+#[test]
+fn file_pipe_data_within_capacity() {
+    // 4097 buffered bytes: too many for a 4 KiB pipe, fine in an 8 KiB one.
+    for (cap, want) in [(4096, Err(Layout)), (8192, Ok(()))] {
+        let mut sp = spec();
+        let off = sp.strings.len() as u32;
+        sp.strings.extend(vec![b'x'; 4097]);
+        let p = &mut sp.files[F_PIPE_R as usize];
+        (p.value, p.data_off, p.data_len) = (cap, off, 4097);
+        sp.files[F_PIPE_W as usize].value = cap;
+        assert_eq!(build(&sp).meta(), want, "capacity {cap}");
+    }
+}
+
+#[test]
+fn file_epoll_whole_records() {
+    assert_eq!(file_broken(F_EPOLL, |f| f.data_len -= 1), Err(Layout));
+    assert_eq!(file_broken(F_EPOLL, |f| f.value = 1), Err(Layout));
+}
+
+#[test]
+fn file_epoll_by_increasing_descriptor() {
+    let [a, b] = EPOLL_ITEMS;
+    assert_eq!(epoll_broken([b, a]), Err(Layout));
+    assert_eq!(epoll_broken([a, a]), Err(Layout));
+}
+
+#[test]
+fn file_epoll_watches_an_image_descriptor() {
+    let [a, b] = EPOLL_ITEMS;
+    assert_eq!(epoll_broken([a, EpollItem { tfd: 7, ..b }]), Ok(()));
+    assert_eq!(epoll_broken([a, EpollItem { tfd: 1000, ..b }]), Err(Layout));
+}
+
+#[test]
+fn file_epoll_not_itself() {
+    let [a, b] = EPOLL_ITEMS;
+    assert_eq!(epoll_broken([a, EpollItem { tfd: 8, ..b }]), Err(Layout));
+}
+
+#[test]
+fn file_epoll_events_known() {
+    let [a, b] = EPOLL_ITEMS;
+    assert_eq!(epoll_broken([a, EpollItem { events: b.events | (1 << 20), ..b }]), Err(Layout));
+}
+
+#[test]
+fn epoll_fdinfo_parses() {
+    let line = b"tfd:        5 events:       19 data: deadbeef00000005  pos:0 ino:3f8 sdev:f";
+    let (it, ino) = EpollItem::parse_fdinfo(line).unwrap();
+    assert_eq!(it, EpollItem { tfd: 5, events: 0x19, data: 0xdead_beef_0000_0005 });
+    assert_eq!(ino, 0x3f8);
+    assert_eq!(EpollItem::parse_fdinfo(b"tfd: x"), None);
+    let text = b"pos:\t0\nflags:\t02\neventfd-count:                7\neventfd-id: 3\neventfd-semaphore: 1\n";
+    assert_eq!(fdinfo_value(text, b"eventfd-count:", 16), Some(7));
+    assert_eq!(fdinfo_value(text, b"eventfd-semaphore:", 10), Some(1));
+    assert_eq!(fdinfo_value(text, b"eventfd-nope:", 10), None);
 }

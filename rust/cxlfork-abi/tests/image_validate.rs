@@ -58,7 +58,7 @@ fn build(vaddrs: &[u64], per_leaf: u32) -> Built {
     for (i, v) in vmas.iter().enumerate() {
         put(&mut meta, l.vmas_off + (i * VmaImage::SIZE) as u64, v).unwrap();
     }
-    let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, obj: 0 };
+    let f = FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100644, path_off: 0, path_len: 9, obj: 0, ..FileImage::zeroed() };
     put(&mut meta, l.files_off, &f).unwrap();
     meta[(l.strings_off - META_OFF) as usize..][..strings.len()].copy_from_slice(&strings);
     let mut proc_ = ProcImage::zeroed();

@@ -221,7 +221,11 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
     let files: Vec<Value> = (0..h.n_files)
         .map(|i| -> Result<Value> {
             let f = m.file(i)?;
-            Ok(json!({"fd": f.fd, "kind": file_kind::name(f.kind), "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec != 0, "pos": f.pos, "path": String::from_utf8_lossy(m.file_path(&f)?)}))
+            let mut v = json!({"fd": f.fd, "kind": file_kind::name(f.kind), "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec != 0, "pos": f.pos, "path": String::from_utf8_lossy(m.file_path(&f)?)});
+            if let Some(st) = crate::fds::state(&m, &f)? {
+                v["state"] = st;
+            }
+            Ok(v)
         })
         .collect::<Result<_>>()?;
     if json {
@@ -281,7 +285,10 @@ pub(crate) fn inspect(id: &str, mode: InspectMode) -> Result<()> {
     }
     println!("  files:");
     for f in &files {
-        println!("    fd {:<3} {:<6} flags {} pos {} {}", f["fd"], f["kind"].as_str().unwrap_or(""), f["flags"].as_str().unwrap_or(""), f["pos"], f["path"].as_str().unwrap_or(""));
+        println!("    fd {:<3} {:<7} flags {} pos {} {}", f["fd"], f["kind"].as_str().unwrap_or(""), f["flags"].as_str().unwrap_or(""), f["pos"], f["path"].as_str().unwrap_or(""));
+        if let Some(st) = f.get("state") {
+            println!("           {}", crate::fds::state_text(st));
+        }
     }
     Ok(())
 }
@@ -352,7 +359,6 @@ pub(crate) fn restore(id: &str, o: &RestoreOpts) -> Result<()> {
     if img.header.n_tasks > 1 {
         args.extend(["-T".to_string(), img.header.n_tasks.to_string()]);
     }
-    args.extend([info.id.to_string(), Policy::from(policy).abi().to_string()]);
     let mut flags = 0;
     if skip_files {
         flags |= uapi::RESTORE_SKIP_FILES;
@@ -360,6 +366,12 @@ pub(crate) fn restore(id: &str, o: &RestoreOpts) -> Result<()> {
     if image_stdio {
         flags |= uapi::RESTORE_IMAGE_STDIO;
     }
+    let fd_args = crate::fds::stub_args(&m, image_stdio, skip_files).with_context(|| format!("image {id} is not restorable"))?;
+    if !fd_args.is_empty() {
+        flags |= uapi::RESTORE_PREPARED_FDS;
+        args.extend(fd_args);
+    }
+    args.extend([info.id.to_string(), Policy::from(policy).abi().to_string()]);
     args.push(flags.to_string());
     for i in 0..img.header.n_vmas {
         let v = m.vma(i)?;

@@ -1,5 +1,6 @@
 //! `cxlfork-ctl`: command-line control of cxlfork.
 
+mod fds;
 mod images;
 mod timens;
 

@@ -65,9 +65,41 @@ pub fn vma(start: u64, end: u64, kind: u32, flags: u64, pages: u64) -> VmaImage 
     }
 }
 
+/// The standard epoll's registrations.
+pub const EPOLL_ITEMS: [EpollItem; 2] = [
+    EpollItem { tfd: 5, events: 0x1 | 0x8 | 0x10 | (1 << 31), data: 0xdead_beef_0000_0005 },
+    EpollItem { tfd: 6, events: 0x1 | 0x8 | 0x10, data: 6 },
+];
+/// Index of the standard image's first special descriptor (the eventfd at fd 5).
+pub const F_EVENTFD: u32 = 2;
+/// ... its pipe's read end (holding the bytes), write end, epoll, eventfd dup.
+pub const F_PIPE_R: u32 = 3;
+pub const F_PIPE_W: u32 = 4;
+pub const F_EPOLL: u32 = 5;
+pub const F_EVENTFD_DUP: u32 = 6;
+
+/// A descriptor record with every field zero.
+pub fn file0() -> FileImage {
+    FileImage::zeroed()
+}
+
+fn special((path_off, path_len): (u32, u32)) -> FileImage {
+    FileImage { path_off, path_len, mode: 0o600, ..file0() }
+}
+
 /// The standard image: every record kind present and valid.
 pub fn spec() -> Spec {
-    let strings = b"/bin/true\0/memfd:x (deleted)\0/dev/zero (deleted)\0/root\0/cxlfork/tests/t\0[vdso]\0".to_vec();
+    let mut strings = b"/bin/true\0/memfd:x (deleted)\0/dev/zero (deleted)\0/root\0/cxlfork/tests/t\0[vdso]\0".to_vec();
+    // The special files' state: a pipe's buffered bytes, an epoll's
+    // registrations (on the eventfd, edge-triggered, and the pipe's read end).
+    strings.extend_from_slice(b"anon_inode:[eventfd]\0pipe:[42]\0anon_inode:[eventpoll]\0");
+    let (pipe_off, pipe_len) = (strings.len() as u32, 5u32);
+    strings.extend_from_slice(b"hello");
+    let ep_off = strings.len() as u32;
+    for it in EPOLL_ITEMS {
+        strings.extend_from_slice(&it.to_bytes());
+    }
+    let ep_len = strings.len() as u32 - ep_off;
     let s = |x: &[u8]| str_off(&strings, x);
     let rw = vm::READ | vm::WRITE | vm::MAYWRITE;
     let mut vmas = vec![
@@ -93,8 +125,16 @@ pub fn spec() -> Spec {
     let (p, l) = s(b"/bin/true");
     let (mp, ml) = s(b"/memfd:x (deleted)");
     let files = vec![
-        FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100755, path_off: p, path_len: l, obj: 0 },
-        FileImage { fd: 4, kind: file_kind::REG, flags: 2, cloexec: 1, pos: 0, mode: 0o100777, path_off: mp, path_len: ml, obj: 1 },
+        FileImage { fd: 3, kind: file_kind::REG, flags: 0, cloexec: 0, pos: 7, mode: 0o100755, path_off: p, path_len: l, obj: 0, ..file0() },
+        FileImage { fd: 4, kind: file_kind::REG, flags: 2, cloexec: 1, pos: 0, mode: 0o100777, path_off: mp, path_len: ml, obj: 1, ..file0() },
+        // fd 5: eventfd (object 1, EFD_SEMAPHORE, count 7), dup'd at fd 9.
+        FileImage { fd: 5, kind: file_kind::EVENTFD, flags: 2, ident: 1, sub: 1, value: 7, ..special(s(b"anon_inode:[eventfd]")) },
+        // fds 6 and 7: a pipe's read and write ends (object 2), 5 bytes buffered.
+        FileImage { fd: 6, kind: file_kind::PIPE, ident: 2, value: 65536, data_off: pipe_off, data_len: pipe_len, ..special(s(b"pipe:[42]")) },
+        FileImage { fd: 7, kind: file_kind::PIPE, flags: 1, ident: 2, sub: 1, value: 65536, ..special(s(b"pipe:[42]")) },
+        // fd 8: epoll (object 3) watching fds 5 and 6.
+        FileImage { fd: 8, kind: file_kind::EPOLL, cloexec: 1, ident: 3, data_off: ep_off, data_len: ep_len, ..special(s(b"anon_inode:[eventpoll]")) },
+        FileImage { fd: 9, kind: file_kind::EVENTFD, flags: 2, ident: 1, sub: 1, value: 7, ..special(s(b"anon_inode:[eventfd]")) },
     ];
 
     let mut proc_ = Box::new(ProcImage::zeroed());
@@ -345,6 +385,11 @@ impl Img {
     pub fn edit_file(&mut self, i: u32, f: impl FnOnce(&mut FileImage)) {
         let o = self.file_off(i);
         self.edit(o, f);
+    }
+    /// Overwrites bytes of the strings at offset `off` (unsealed).
+    pub fn edit_strings(&mut self, off: u32, b: &[u8]) {
+        let o = (self.h().strings_off + u64::from(off)) as usize;
+        self.bytes[o..][..b.len()].copy_from_slice(b);
     }
     pub fn edit_task(&mut self, i: u32, f: impl FnOnce(&mut TaskImage)) {
         let o = self.task_off(i);
