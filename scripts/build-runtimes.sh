@@ -2,7 +2,7 @@
 # Build guest root trees of real, dynamically linked Debian runtimes, for the
 # real-runtime tests (qemu/run --root build/runtimes/NAME).
 #
-#   scripts/build-runtimes.sh [NAME...]     NAME: python3 perl (default: all)
+#   scripts/build-runtimes.sh [NAME...]     NAME: python3 perl node go (default: all)
 #
 # For each runtime: the bookworm .debs of the runtime and of every library
 # package it depends on (Depends/PreDepends, first alternatives, lib*
@@ -20,11 +20,13 @@
 # build/runtimes/tests/ gets the guest scripts and functions of tests/
 # (qemu/run --include build/runtimes/tests).
 #
-# Adding a runtime (e.g. nodejs): a runtime_pkgs_NAME variable (its root
-# packages) and a runtime_files_NAME function, listed in ALL_RUNTIMES.
+# Adding a runtime: a runtime_pkgs_NAME variable (its root packages) and a
+# runtime_files_NAME function, listed in ALL_RUNTIMES. go is different: its
+# tree is one static program (tests/runtimes/gofunc.go) built here with
+# Debian's Go toolchain (golang-1.19-go and -src, unpacked in the cache).
 source "$(dirname "$0")/lib.sh"
 
-ALL_RUNTIMES="python3 perl"
+ALL_RUNTIMES="python3 perl node go"
 RT_CACHE=$CACHE/runtimes
 DEBS=$RT_CACHE/debs
 OUT=$ROOT/build/runtimes
@@ -69,6 +71,20 @@ runtime_files_perl() {
 		echo "-$x"
 	done
 }
+
+# Debian's Node.js 18 (libnode108: libuv, V8, OpenSSL, ICU) and the JS
+# modules Debian unbundled from it. Pinned to the newest version from a
+# Debian archive: another repository's nodejs (NodeSource's) may be the
+# candidate on a developer's machine.
+debian_version() { apt-cache madison "$1" 2>/dev/null | awk -F'|' '$3 ~ /debian/ { gsub(/ /, "", $2); print $2; exit }'; }
+runtime_pkgs_node="nodejs=$(debian_version nodejs) node-acorn node-cjs-module-lexer node-undici"
+runtime_files_node() {
+	echo usr/bin/node
+	echo usr/share/nodejs
+}
+
+# Go: the toolchain that builds gofunc (not part of the guest tree).
+GO_PKGS="golang-1.19-go golang-1.19-src"
 
 # --- packages ----------------------------------------------------------------
 
@@ -225,9 +241,41 @@ stage_tests() {
 	install -m 0644 "$ROOT"/tests/runtimes/* "$t/"
 }
 
+# go: gofunc, static, built with Debian's toolchain, as the whole tree
+# (build/runtimes/go/usr/local/bin/gofunc).
+build_go() {
+	local debs want U=$RT_CACHE/unpacked/go T=$OUT/go stamp=$OUT/.go.stamp
+	mapfile -t debs < <(deb_files $GO_PKGS)
+	[ ${#debs[@]} -eq 2 ] || die "go: no download candidate for $GO_PKGS (apt-get update first?)"
+	want="$(printf '%s\n' "${debs[@]}")
+$(sha256sum "$ROOT/tests/runtimes/gofunc.go" | cut -d' ' -f1)"
+	if [ -x "$T/usr/local/bin/gofunc" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ "$stamp" -nt "$0" ]; then
+		info "go: up to date"
+		return 0
+	fi
+	fetch_debs "${debs[@]}"
+	if [ ! -x "$U/usr/lib/go-1.19/bin/go" ]; then
+		rm -rf "$U"; mkdir -p "$U"
+		local d
+		for d in "${debs[@]}"; do dpkg -x "$DEBS/$d" "$U"; done
+	fi
+	rm -rf "$T" "$stamp"
+	mkdir -p "$T/usr/local/bin"
+	(cd "$ROOT/tests/runtimes" &&
+		GOROOT=$U/usr/lib/go-1.19 GOCACHE=$RT_CACHE/gocache GOPATH=$RT_CACHE/gopath GO111MODULE=off \
+		CGO_ENABLED=0 GOFLAGS=-trimpath "$U/usr/lib/go-1.19/bin/go" build -o "$T/usr/local/bin/gofunc" gofunc.go) ||
+		die "go: building gofunc failed"
+	echo "$want" > "$stamp"
+	info "go: gofunc $(du -h "$T/usr/local/bin/gofunc" | cut -f1), $("$U/usr/lib/go-1.19/bin/go" version 2>/dev/null | cut -d' ' -f3)"
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || read -r -a NAMES <<< "$ALL_RUNTIMES"
 for n in "${NAMES[@]}"; do
-	run_step "runtime root: $n" build_tree "$n"
+	if [ "$n" = go ]; then
+		run_step "runtime root: go (gofunc)" build_go
+	else
+		run_step "runtime root: $n" build_tree "$n"
+	fi
 done
 run_step "runtime tests" stage_tests

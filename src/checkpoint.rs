@@ -121,22 +121,32 @@ fn copy_mode(v: &VmaImage) -> u32 {
     }
 }
 
-fn collect(mm: &MmReadGuard<'_>, path: &mut [u8]) -> Result<Collected> {
+impl Collected {
+    fn new() -> Self {
+        Self {
+            vmas: KVVec::new(),
+            strings: KVVec::new(),
+            leaf_vaddrs: KVVec::new(),
+            leaf_entries: KVVec::new(),
+            objs: KVVec::new(),
+            n_data: 0,
+            anon_pages: 0,
+            file_pages: 0,
+            accessed: 0,
+            dirty: 0,
+        }
+    }
+}
+
+/// Adds the VMAs and the leaves mapping their pages to `c`. With
+/// `fork_only` (a checkpoint of one thread, fork(2)'s semantics),
+/// MADV_DONTFORK mappings are left out as fork leaves them out; a
+/// checkpoint of every thread keeps them: the clone is the whole process
+/// (V8 marks its heap MADV_DONTFORK, and Node.js needs it).
+fn collect(mm: &MmReadGuard<'_>, mut c: Collected, fork_only: bool, path: &mut [u8]) -> Result<Collected> {
     let mut path2 = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
-    let mut c = Collected {
-        vmas: KVVec::new(),
-        strings: KVVec::new(),
-        leaf_vaddrs: KVVec::new(),
-        leaf_entries: KVVec::new(),
-        objs: KVVec::new(),
-        n_data: 0,
-        anon_pages: 0,
-        file_pages: 0,
-        accessed: 0,
-        dirty: 0,
-    };
     let mut addr = 0u64;
-    while let Some((v, len)) = mm.vma_next(addr, path).inspect_err(|e| {
+    while let Some((v, len)) = mm.vma_next(addr, fork_only, path).inspect_err(|e| {
         if *e == EOPNOTSUPP {
             pr_info!("checkpoint: a mapping at or after {:#x} cannot be checkpointed (hugetlb, PFN map, unlinked non-shmem shared file)\n", addr);
         }
@@ -558,9 +568,13 @@ fn checkpoint_of(pool: &Pool, target: &Target, pin: &FileRef, name: &[u8; uapi::
     let mut h = boxed_zeroed::<ImageHeader>(GFP_KERNEL)?;
     target.mm(&mut h.mm);
 
-    let mm = target.mm_read_lock()?;
-    let mut c = collect(&mm, &mut path)?;
+    // Descriptors before the mmap lock: reading an epoll's or a pipe's
+    // state takes ep->mtx or pipe->mutex, which the kernel takes before
+    // mmap_lock (their syscalls fault on user memory under them).
+    let mut c = Collected::new();
     let files = collect_files(target, &mut c, &mut path)?;
+    let mm = target.mm_read_lock()?;
+    let mut c = collect(&mm, c, this_thread, &mut path)?;
     // Every shared object's data pages (SEEK_DATA ranges) are stored.
     let mut n_obj_pages = 0u64;
     for o in c.objs.iter_mut() {

@@ -109,21 +109,24 @@ impl Recorder {
         match f.kind {
             file_kind::EVENTFD => (f.value, f.sub) = eventfd_state(file)?,
             file_kind::PIPE => {
-                let (cap, _, n) = file.pipe_peek(None)?;
-                if cap > image::MAX_PIPE {
-                    pr_info!("checkpoint: fd {}: a pipe of {} bytes is recorded as unsupported\n", f.fd, cap);
+                let (cap, packet, n) = file.pipe_peek(None)?;
+                // Bytes over the capacity (spliced from a socket) or in
+                // packets would not come back as they were.
+                if cap > image::MAX_PIPE || n as u64 > cap || packet {
+                    pr_info!("checkpoint: fd {}: a pipe of {} bytes holding {}{}: recorded as unsupported\n", f.fd, cap, n, if packet { " in packets" } else { "" });
                     f.kind = file_kind::FIFO;
                     return Ok(());
                 }
                 (f.value, f.sub) = (cap, u32::from(file.writable()));
                 if known.is_none() && n > 0 {
                     // Threads are parked; only another process holding the
-                    // pipe can change it meanwhile: read up to capacity.
-                    data = KVVec::from_elem(0u8, cap as usize, GFP_KERNEL)?;
-                    let (_, _, got) = file.pipe_peek(Some(&mut data))?;
+                    // pipe can change it meanwhile: then try again.
+                    data = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
+                    let (_, _, got) = file.pipe_peek(Some(&mut data)).map_err(|e| if e == EOVERFLOW { EAGAIN } else { e })?;
                     data.truncate(got);
                 }
             }
+            _ if known.is_some() => {}
             _ => {
                 let items = epoll_items(file)?;
                 if let Some(why) = self.unfaithful(t, f.fd, &items)? {
@@ -131,10 +134,8 @@ impl Recorder {
                     f.kind = file_kind::OTHER;
                     return Ok(());
                 }
-                if known.is_none() {
-                    for (it, _) in items.iter() {
-                        data.extend_from_slice(&it.to_bytes(), GFP_KERNEL)?;
-                    }
+                for (it, _) in items.iter() {
+                    data.extend_from_slice(&it.to_bytes(), GFP_KERNEL)?;
                 }
             }
         }
@@ -188,6 +189,9 @@ struct Object {
     /// Image descriptors of its read end (pipes) and write end.
     read_fd: Option<u32>,
     write_fd: Option<u32>,
+    /// A pipe's bytes to write once every descriptor is checked: the
+    /// write end (checked) and where the bytes lie in the strings.
+    bytes: Option<(FileRef, u32, u32)>,
 }
 
 /// Restore side: adopts the restorer's prepared descriptors.
@@ -208,8 +212,13 @@ impl<'a> Adopter<'a> {
                 continue;
             }
             let at = f.ident as usize - 1;
-            if at == objs.len() {
-                objs.push(Object { key: 0, read_fd: None, write_fd: None }, GFP_KERNEL)?;
+            // Objects are numbered in descriptor order (validated): one
+            // seen only at 0-2, the restorer's own there, has no ends.
+            while objs.len() <= at {
+                objs.push(Object { key: 0, read_fd: None, write_fd: None, bytes: None }, GFP_KERNEL)?;
+            }
+            if f.fd <= 2 && !stdio {
+                continue;
             }
             let o = objs.get_mut(at).ok_or(EBADMSG)?;
             let end = if f.sub == 1 { &mut o.write_fd } else { &mut o.read_fd };
@@ -256,28 +265,29 @@ impl<'a> Adopter<'a> {
                 if file.writable() != (f.sub == 1) || cap != f.value || (first && n != 0) {
                     return Err(EINVAL);
                 }
-                let bytes = self.m.string(f.data_off, f.data_len).map_err(|_| EBADMSG)?;
-                if first && !bytes.is_empty() {
-                    if f.flags & O_DIRECT != 0 {
-                        pr_info!("restore: fd {}: a packet-mode pipe holding bytes\n", f.fd);
-                        return Err(EOPNOTSUPP);
-                    }
+                if first && f.data_len != 0 {
                     let w = FileRef::current_fd(wfd).ok_or(EBADF)?;
                     if w.kind() != file_kind::PIPE || !w.writable() || w.inode_key() != k {
                         return Err(EINVAL);
                     }
-                    w.write_all(bytes)?;
+                    if w.flags() & O_DIRECT != 0 {
+                        pr_info!("restore: fd {}: a packet-mode pipe holding bytes\n", f.fd);
+                        return Err(EOPNOTSUPP);
+                    }
+                    self.objs[i].bytes = Some((w, f.data_off, f.data_len));
                 }
             }
-            _ => self.check_epoll(f, &file)?,
+            _ if first => self.check_epoll(f, &file)?,
+            // A dup: the same file (checked above) holds the same registrations.
+            _ => {}
         }
         self.objs[i].key = k;
         Ok(())
     }
 
     /// After every descriptor is adopted: no restorer object stands for
-    /// two image objects (`EINVAL`).
-    pub(crate) fn finish(&self) -> Result {
+    /// two image objects (`EINVAL`); then the pipes' bytes are written.
+    pub(crate) fn finish(&mut self) -> Result {
         let mut keys = KVVec::with_capacity(self.objs.len(), GFP_KERNEL)?;
         for o in self.objs.iter().filter(|o| o.key != 0) {
             keys.push(o.key, GFP_KERNEL)?;
@@ -285,6 +295,17 @@ impl<'a> Adopter<'a> {
         kernel_util::sort(&mut keys);
         if keys.windows(2).any(|w| w[0] == w[1]) {
             return Err(EINVAL);
+        }
+        // Only now, both ends checked: the pipes' bytes (each pipe checked
+        // empty, of the image's capacity, so this does not block unless
+        // the restorer shares its pipe with another writer).
+        for o in self.objs.iter_mut() {
+            if let Some((w, off, len)) = o.bytes.take() {
+                if o.key == 0 {
+                    continue;
+                }
+                w.write_all(self.m.string(off, len).map_err(|_| EBADMSG)?)?;
+            }
         }
         Ok(())
     }

@@ -128,7 +128,7 @@ unsafe extern "C" {
     pub(crate) fn cxlfork_kernel_release(buf: *mut u8, len: usize);
     pub(crate) fn cxlfork_mm_read_lock(t: *mut CxlforkTarget) -> i32;
     pub(crate) fn cxlfork_mm_read_unlock(t: *mut CxlforkTarget);
-    pub(crate) fn cxlfork_vma_next(t: *mut CxlforkTarget, addr: u64, out: *mut u64, path: *mut u8, pathlen: usize) -> i32;
+    pub(crate) fn cxlfork_vma_next(t: *mut CxlforkTarget, addr: u64, fork_only: bool, out: *mut u64, path: *mut u8, pathlen: usize) -> i32;
     pub(crate) fn cxlfork_read_leaf(t: *mut CxlforkTarget, addr: u64, ptes: *mut u64) -> i32;
     pub(crate) fn cxlfork_pte_is_zero_page(pte: u64) -> bool;
     pub(crate) fn cxlfork_copy_pages(t: *mut CxlforkTarget, addr: u64, n: u32, dst: *mut c_void, mode: u32, copied: *mut u64) -> i32;

@@ -182,7 +182,7 @@ void cxlfork_target_ids(struct cxlfork_target *t, u32 *uid, u32 *gid, u32 *pid, 
 void cxlfork_kernel_release(char *buf, size_t len);
 int cxlfork_mm_read_lock(struct cxlfork_target *t);
 void cxlfork_mm_read_unlock(struct cxlfork_target *t);
-int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen);
+int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, bool fork_only, u64 *out, char *path, size_t pathlen);
 int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes);
 bool cxlfork_pte_is_zero_page(u64 pte);
 #define CXLFORK_COPY_SKIP_ZERO	1

@@ -28,9 +28,11 @@ static bool anon_named(struct file *file, const char *name)
 static struct pipe_inode_info *anon_pipe(struct file *file)
 {
 	struct inode *inode = file_inode(file);
-	struct pipe_inode_info *pipe = inode->i_pipe;
+	struct pipe_inode_info *pipe = file->private_data;
 
-	if (!S_ISFIFO(inode->i_mode) || inode->i_sb->s_magic != PIPEFS_MAGIC || !pipe)
+	/* An O_PATH file of a pipe does not keep the pipe alive: not an end. */
+	if (!S_ISFIFO(inode->i_mode) || inode->i_sb->s_magic != PIPEFS_MAGIC || (file->f_mode & FMODE_PATH) ||
+	    !pipe || pipe != inode->i_pipe)
 		return NULL;
 	if (pipe_has_watch_queue(pipe))
 		return NULL;
@@ -82,11 +84,28 @@ long cxlfork_file_fdinfo(struct file *file, char *buf, size_t len)
 	return m.count;
 }
 
+/* A pipe buffer's bytes, page by page (its page may be compound). */
+static void copy_buf(char *dst, const struct pipe_buffer *b)
+{
+	size_t off = b->offset, left = b->len;
+
+	while (left) {
+		size_t o = offset_in_page(off), c = min_t(size_t, left, PAGE_SIZE - o);
+
+		memcpy_from_page(dst, b->page + (off >> PAGE_SHIFT), o, c);
+		dst += c;
+		off += c;
+		left -= c;
+	}
+}
+
 /*
- * An anonymous pipe: its capacity in bytes (F_GETPIPE_SZ), whether it is
- * in packet mode (O_DIRECT writes), and, if buf is not NULL, its buffered
+ * An anonymous pipe: its capacity in bytes (F_GETPIPE_SZ), whether it
+ * holds packets (O_DIRECT writes), and, if buf is not NULL, its buffered
  * bytes copied to buf (at most len: -EOVERFLOW beyond). Returns the number
- * of bytes buffered, or -errno (-EINVAL: not an anonymous pipe).
+ * of bytes buffered (which can exceed the capacity: a splice from a socket
+ * fills a slot with up to 32 KiB of a compound page), or -errno (-EINVAL:
+ * not an anonymous pipe).
  */
 long cxlfork_pipe_peek(struct file *file, u64 *capacity, bool *packet, char *buf, size_t len)
 {
@@ -115,7 +134,7 @@ long cxlfork_pipe_peek(struct file *file, u64 *capacity, bool *packet, char *buf
 		ret = pipe_buf_confirm(pipe, b);
 		if (ret)
 			break;
-		memcpy_from_page(buf + n, b->page, b->offset, b->len);
+		copy_buf(buf + n, b);
 		n += b->len;
 	}
 	pipe_unlock(pipe);
@@ -149,10 +168,11 @@ long cxlfork_file_write(struct file *file, const void *buf, size_t len)
 	return kernel_write(file, buf, len, &pos);
 }
 
-/* A reference to current's file at descriptor fd, NULL if none. */
+/* A reference to current's file at descriptor fd, NULL if none (or an
+ * O_PATH one). */
 struct file *cxlfork_current_fd_file(u32 fd)
 {
-	return fget_raw(fd);
+	return fget(fd);
 }
 
 /* Whether current's descriptor fd is close-on-exec. */

@@ -736,8 +736,9 @@ static u64 image_vm_flags(struct vm_area_struct *vma)
 }
 
 /*
- * The first VMA ending above addr that a fork child would have (VM_DONTCOPY
- * ones are skipped, as fork skips them): fills out = {start, end, image
+ * The first VMA ending above addr that the clone gets (with fork_only,
+ * those a fork child would have: VM_DONTCOPY ones, MADV_DONTFORK, are
+ * skipped as fork skips them): fills out = {start, end, image
  * flags, pgoff, kind, file size, file mtime (ns)} and its path or special
  * name into path
  * (NUL-terminated). Returns 0, 1 if there is none, or -EOPNOTSUPP for a
@@ -745,7 +746,7 @@ static u64 image_vm_flags(struct vm_area_struct *vma)
  * shared mappings of unlinked non-shmem files, private mappings of deleted
  * files), -ENAMETOOLONG. Call with the mmap lock held.
  */
-int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, size_t pathlen)
+int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, bool fork_only, u64 *out, char *path, size_t pathlen)
 {
 	struct mm_struct *mm = t->mm;
 	struct vm_area_struct *vma = find_vma(mm, addr);
@@ -753,7 +754,7 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, u64 *out, char *path, s
 	u64 kind;
 
 	path[0] = 0;
-	while (vma && (vma->vm_flags & VM_DONTCOPY) && !cxlfork_special_name(vma))
+	while (fork_only && vma && (vma->vm_flags & VM_DONTCOPY) && !cxlfork_special_name(vma))
 		vma = find_vma(mm, vma->vm_end);
 	if (!vma)
 		return 1;

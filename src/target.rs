@@ -268,12 +268,13 @@ pub(crate) struct MmReadGuard<'a> {
 }
 
 impl MmReadGuard<'_> {
-    /// The first VMA ending above `addr`, its path or name in `path`
-    /// (returns the path length).
-    pub(crate) fn vma_next(&self, addr: u64, path: &mut [u8]) -> Result<Option<(VmaRaw, usize)>> {
+    /// The first VMA ending above `addr` (with `fork_only`, not counting
+    /// MADV_DONTFORK ones), its path or name in `path` (returns the path
+    /// length).
+    pub(crate) fn vma_next(&self, addr: u64, fork_only: bool, path: &mut [u8]) -> Result<Option<(VmaRaw, usize)>> {
         let mut w = [0u64; 7];
         // SAFETY: the mmap lock is held (guard); `w` holds 7 words; `path` is writable.
-        let r = unsafe { ffi::cxlfork_vma_next(self.target.raw(), addr, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
+        let r = unsafe { ffi::cxlfork_vma_next(self.target.raw(), addr, fork_only, w.as_mut_ptr(), path.as_mut_ptr(), path.len()) };
         check(r)?;
         if r == 1 {
             return Ok(None);

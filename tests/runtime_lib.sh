@@ -37,11 +37,25 @@ diag_proc() {
 count_words() { echo $#; }
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
-interp() { case $1 in python3|pythreads) echo /usr/bin/python3.11 ;; perl) echo /usr/bin/perl ;; esac; }
+interp() {
+	case $1 in
+	python3|pythreads) echo /usr/bin/python3.11 ;;
+	perl) echo /usr/bin/perl ;;
+	node) echo /usr/bin/node ;;
+	go) echo /usr/local/bin/gofunc ;;
+	esac
+}
 # pythreads: pyfunc.py with a pool of 4 worker threads and 2 background
-# threads (7 threads in all).
-function_script() { case $1 in python3) echo "$BIN/pyfunc.py" ;; pythreads) echo "$BIN/pythreads.py" ;; perl) echo "$BIN/plfunc.pl" ;; esac; }
-runtime_present() { [ -x "$(interp "$1")" ] && [ -f "$(function_script "$1")" ]; }
+# threads (7 threads in all). go: the program is the function.
+function_script() {
+	case $1 in
+	python3) echo "$BIN/pyfunc.py" ;;
+	pythreads) echo "$BIN/pythreads.py" ;;
+	perl) echo "$BIN/plfunc.pl" ;;
+	node) echo "$BIN/nodefunc.js" ;;
+	esac
+}
+runtime_present() { [ -x "$(interp "$1")" ] && { [ "$1" = go ] || [ -f "$(function_script "$1")" ]; }; }
 
 # A process that exists and is not a zombie.
 alive() {
@@ -74,7 +88,8 @@ start_function() {
 	FPID=
 	_out=$RT/$1.out
 	_t0=$(now_ms)
-	"$(interp "$1")" "$(function_script "$1")" > "$_out" 2>&1 < /dev/null &
+	# shellcheck disable=SC2046
+	"$(interp "$1")" $(function_script "$1") > "$_out" 2>&1 < /dev/null &
 	_p=$!
 	if wait_until "$TIMEOUT" ready_or_dead $_p "$_out" && grep -q "^ready $_p\$" "$_out"; then
 		FPID=$_p

@@ -178,6 +178,10 @@ static int prepare_fds(void)
 			}
 		} else if (!strcmp(f->kind, "epoll")) {
 			raw = epoll_create1(EPOLL_CLOEXEC);
+			if (raw >= 0 && (f->flags & O_NONBLOCK) && fcntl(raw, F_SETFL, O_NONBLOCK) < 0) {
+				fd_fail(f, "O_NONBLOCK");
+				goto out;
+			}
 		} else if (!strcmp(f->kind, "pipe")) {
 			if (!pr[f->object]) {
 				int p[2];
