@@ -92,9 +92,10 @@ step "host tests: tests/ps fork semantics"
 read -r p f s < <(awk -f "$ROOT/scripts/ktap-count.awk" "$LOG/ps-selftest.log")
 record "ps selftest (host)" "$p" "$f" "$s"
 
-step "real runtimes: python3 (also threaded), perl guest trees"
+step "real runtimes: python3 (also threaded), perl, node, go guest trees"
 "$ROOT/scripts/build-runtimes.sh" > "$LOG/build-runtimes.log" 2>&1 || { tail -20 "$LOG/build-runtimes.log" >&2; die "building the runtime trees failed"; }
-RT=(--root "$ROOT/build/runtimes/python3" --root "$ROOT/build/runtimes/perl" --include "$ROOT/build/runtimes/tests")
+RT=(--root "$ROOT/build/runtimes/python3" --root "$ROOT/build/runtimes/perl" --root "$ROOT/build/runtimes/node"
+    --root "$ROOT/build/runtimes/go" --include "$ROOT/build/runtimes/tests")
 
 # A kselftest program run in the guest(s): counts its KTAP results per host;
 # a guest that failed, died, timed out or logged a kernel report adds a
@@ -194,10 +195,11 @@ guest_suites() {
 		debug_suites
 		return
 	fi
-	# Across hosts the threaded python3 (python3's and perl's restore is the
-	# same path without threads: one host covers them).
-	local rt2="RT_RUNTIMES=pythreads " small=()
-	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads"
+	# Across hosts the threaded runtimes: python3, Node.js, Go (python3's
+	# and perl's restore is the same path without threads: one host covers
+	# them).
+	local rt2="RT_RUNTIMES='pythreads node go' " small=()
+	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads events"
 	[ "$FL" != debug ] || small=(--pool-size 512M)
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with
@@ -206,7 +208,8 @@ guest_suites() {
 	# restore on host 1 is the same), and a subset with THP off.
 	suite ps_2host 2 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" -- \
 		"/cxlfork/bin/run.sh --two-hosts -m pid -t $ps2"
-	# Real, dynamically linked runtimes (python3.11, perl) with warm state.
+	# Real, dynamically linked runtimes (python3.11, perl, node 18; a static
+	# Go program) with warm state.
 	suite runtime_2host 2 --mem 2G --timeout 1800 "${RT[@]}" -- "${rt2}/cxlfork/bin/runtime_2host_test.sh"
 	suite restore_test 1 "${small[@]}" -- /cxlfork/tests/restore_test
 	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with

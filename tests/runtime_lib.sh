@@ -13,7 +13,7 @@ POLICIES=${RT_POLICIES:-mow moa ht}
 # machines can be slower still.
 TIMEOUT=${RT_TIMEOUT:-900}
 CLONE_TIMEOUT=${RT_CLONE_TIMEOUT:-600}
-RUNTIMES_ALL=${RT_RUNTIMES:-python3 perl pythreads}
+RUNTIMES_ALL=${RT_RUNTIMES:-python3 perl pythreads node go}
 N=0 FAILED=0
 
 ok() { N=$((N + 1)); echo "ok $N - $*"; }

@@ -7,7 +7,9 @@
  * a fork child, it is the process's only thread and its main thread: its
  * tid is the pid, glibc's cached tid is that tid (an error-checking mutex's
  * owner), its __thread data and stack are its own, and it can create and
- * join a thread. The original keeps every thread. PS_TAMPER=1 makes the
+ * join a thread; a MADV_DONTFORK page of the original is not there (a
+ * fork child does not get one; a clone of every thread does). The original
+ * keeps every thread. PS_TAMPER=1 makes the
  * clone's cached tid the original thread's (a restore that did not rewrite
  * it): the checks must fail.
  */
@@ -28,6 +30,7 @@ static __thread uint64_t tls_val;
 static long clone_nr;
 static pid_t forker_tid;
 static unsigned long tid_addr;
+static char *dontfork;		/* a MADV_DONTFORK page */
 
 static void *spin(void *arg)
 {
@@ -74,6 +77,8 @@ static void *forker(void *arg)
 	for (size_t k = 0; k < sizeof(stack_mark); k++)
 		if (!CHECK(stack_mark[k] == 0x5a, "stack byte %zu: %#x", k, stack_mark[k]))
 			break;
+	r = ps_probe(dontfork, 0);
+	CHECK(r == SIGSEGV, "the MADV_DONTFORK page: %s (a fork child has none)", r ? strsignal(r) : "readable");
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
 	pthread_mutex_init(&m, &a);
@@ -105,6 +110,10 @@ int main(int argc, char **argv)
 	if (ps_mode == PS_PID)
 		ps_skip("a checkpoint of the calling thread alone is a self-checkpoint");
 	ps_tamper_fn = tamper;
+	dontfork = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	PS_SETUP(dontfork != MAP_FAILED);
+	memset(dontfork, 0x77, PAGE);
+	PS_SETUP(madvise(dontfork, PAGE, MADV_DONTFORK) == 0);
 	PS_SETUP(pthread_create(&s, NULL, spin, NULL) == 0);
 	PS_SETUP(pthread_create(&w, NULL, waiter, NULL) == 0);
 	usleep(50000);
@@ -114,7 +123,8 @@ int main(int argc, char **argv)
 		ps_say("ckpt %s", ps_image);
 		ps_wait_usr1();
 	}
-	/* The original keeps every thread. */
+	/* The original keeps every thread, and its MADV_DONTFORK page. */
+	CHECK(ps_probe(dontfork, 0) == 0 && dontfork[PAGE - 1] == 0x77, "the original lost its MADV_DONTFORK page");
 	r = ps_count_threads();
 	CHECK(r == 3, "%d threads in the original (want 3)", r);
 	c0 = computed;

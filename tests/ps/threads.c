@@ -16,7 +16,8 @@
  * A clone has every thread (as CRIU restores them); fork(2) copies only
  * the calling one. Fork mode (the reference) therefore checks the
  * original: its threads must behave the same once it resumes; the child
- * only checks it is alone. PS_TAMPER=1 makes one thread's cached tid the
+ * only checks it is alone. Likewise a clone of the whole process keeps a
+ * MADV_DONTFORK mapping (V8's heap is one), which a fork child lacks. PS_TAMPER=1 makes one thread's cached tid the
  * original's (what a restore that did not rewrite it would leave), in the
  * clone or, in fork mode, in the parent: that thread's checks must fail.
  */
@@ -34,6 +35,7 @@
 enum { T_COND, T_SLEEP, T_LONGSLEEP, T_SIGWAIT, T_COMPUTE, T_JOINER, T_EXITER, T_FUTEX0 };
 
 static pthread_t th[NTHREADS];
+static unsigned char *dontfork;		/* 4 MADV_DONTFORK pages */
 static int fword;				/* FUTEX_WAIT on it while 0 */
 static pthread_mutex_t cm = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -208,6 +210,10 @@ static void *run(void *arg)
 
 static void setup(void)
 {
+	dontfork = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	PS_SETUP(dontfork != MAP_FAILED);
+	ps_fill(dontfork, 4 * PAGE, 0xd0f0);
+	PS_SETUP(madvise(dontfork, 4 * PAGE, MADV_DONTFORK) == 0);
 	for (long i = 0; i < NTHREADS; i++)
 		PS_SETUP(pthread_create(&th[i], NULL, run, (void *)i) == 0);
 	created = 1;
@@ -224,6 +230,9 @@ static void verify_threads(void)
 	int n = ps_count_threads(), r;
 
 	CHECK(n == NTHREADS + 1, "%d threads, want %d", n, NTHREADS + 1);
+	CHECK(ps_probe(dontfork, 0) == 0 && ps_diff(dontfork, 4 * PAGE, 0xd0f0) < 0,
+	      "the MADV_DONTFORK mapping: %s, first differing byte %ld", ps_probe(dontfork, 0) ? "gone" : "there",
+	      ps_probe(dontfork, 0) ? -1L : ps_diff(dontfork, 4 * PAGE, 0xd0f0));
 	/* The computing thread computes. */
 	for (int k = 0; k < 200 && computed == c0; k++)
 		usleep(10000);
@@ -279,6 +288,7 @@ int main(int argc, char **argv)
 	if (r) {
 		ps_became_clone(r);
 		CHECK(ps_count_threads() == 1, "a fork child with %d threads", ps_count_threads());
+		CHECK(ps_probe(dontfork, 0) == SIGSEGV, "a fork child with the MADV_DONTFORK mapping");
 		return ps_finish();
 	}
 	if (getenv("PS_TAMPER") && !strcmp(getenv("PS_TAMPER"), "1"))
