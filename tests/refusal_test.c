@@ -16,11 +16,19 @@
  * larger than this host's memory (the original made it under
  * overcommit_memory=1, as on a bigger host; the restore finds the default
  * heuristic). Then the same image restores fine without the condition.
+ * An image with an eventfd, a pipe holding bytes and an epoll watching
+ * them needs the restorer to create them (CXLFORK_RESTORE_PREPARED_FDS):
+ * without the flag, without the objects, or with an object unlike the
+ * image's (counter, capacity, a registration missing), the restore is
+ * refused with EOPNOTSUPP, EBADF or EINVAL; prepared right, the clone finds
+ * them as its original left them.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -47,7 +55,11 @@
 /* A clone of the workload exits with this: the restore went through. */
 #define CLONE_EXIT 200
 
-enum { W_LOW = 1, W_HUGE = 2, W_THREADS = 4 };
+enum { W_LOW = 1, W_HUGE = 2, W_THREADS = 4, W_EVENTS = 8 };
+/* W_EVENTS: the id goes through this file (the report pipe's other end
+ * would not be restorable without --skip-files); the descriptors. */
+#define ID_FILE RX_DIR "/id"
+enum { EV_EFD = 10, EV_PIPE_R = 11, EV_PIPE_W = 12, EV_EPOLL = 13 };
 /* W_THREADS: the image's threads besides the main one. */
 #define W_NTHREADS 2
 /* W_HUGE: a private writable mapping of this size (the guest has 1-2 GiB). */
@@ -58,6 +70,15 @@ static void *thread_sleeper(void *arg)
 	(void)arg;
 	pause();
 	return NULL;
+}
+
+/* Moves descriptor fd to number to: 0, or -1. */
+static int move_fd(int fd, int to)
+{
+	if (fd < 0 || dup2(fd, to) != to)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 /* The workload: an executable mapping of RX_FILE, fd HIGH_FD open, an
@@ -117,18 +138,64 @@ static pid_t workload(int flags, __u64 *id)
 		ro = mmap(NULL, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		memset(ro, 0x5a, 4 * PAGE_SIZE);
 		mprotect(ro, 4 * PAGE_SIZE, PROT_READ);
+		if (flags & W_EVENTS) {
+			struct epoll_event ev = { .events = EPOLLIN };
+			uint64_t v = 5;
+			int pp[2];
+
+			close(p[1]);
+			if (move_fd(eventfd(0, EFD_NONBLOCK), EV_EFD) || write(EV_EFD, &v, 8) != 8 || pipe(pp) ||
+			    move_fd(pp[0], EV_PIPE_R) || move_fd(pp[1], EV_PIPE_W) || write(EV_PIPE_W, "xy", 2) != 2 ||
+			    move_fd(epoll_create1(0), EV_EPOLL))
+				_exit(86);
+			ev.data.u64 = 1;
+			if (epoll_ctl(EV_EPOLL, EPOLL_CTL_ADD, EV_EFD, &ev))
+				_exit(86);
+			ev.data.u64 = 2;
+			if (epoll_ctl(EV_EPOLL, EPOLL_CTL_ADD, EV_PIPE_R, &ev))
+				_exit(86);
+		}
 		fd = open(CXLFORK_DEV, O_RDWR);
 		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r > 0 && (flags & W_EVENTS)) {
+			struct epoll_event evs[4];
+			uint64_t v = 0;
+			char b[4] = "";
+
+			/* Both ready, the counter and the bytes as they were. */
+			if (epoll_wait(EV_EPOLL, evs, 4, 0) != 2 || read(EV_EFD, &v, 8) != 8 || v != 5 ||
+			    read(EV_PIPE_R, b, 4) != 2 || memcmp(b, "xy", 2))
+				_exit(87);
+		}
 		if (r > 0)
 			_exit(ro[PAGE_SIZE] == 0x5a ? CLONE_EXIT : 94);
-		if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+		if (flags & W_EVENTS) {
+			FILE *f = fopen(ID_FILE ".tmp", "w");
+
+			if (!f || fprintf(f, "%llu\n", (unsigned long long)c.image_id) < 0 || fclose(f) ||
+			    rename(ID_FILE ".tmp", ID_FILE))
+				_exit(95);
+		} else if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
 			_exit(95);
 		pause();
 		_exit(0);
 	}
 	close(p[1]);
-	if (read(p[0], id, sizeof(*id)) != sizeof(*id))
+	if (flags & W_EVENTS) {
+		FILE *f = NULL;
+		unsigned long long v = 0;
+
+		for (int i = 0; i < 300 && !(f = fopen(ID_FILE, "r")); i++)
+			usleep(100 * 1000);
+		if (f && fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		if (f)
+			fclose(f);
+		unlink(ID_FILE);
+		*id = v;
+	} else if (read(p[0], id, sizeof(*id)) != sizeof(*id)) {
 		*id = 0;
+	}
 	close(p[0]);
 	return pid;
 }
@@ -161,7 +228,79 @@ enum cond {
 	/* Of an image of W_NTHREADS + 1 threads: */
 	C_FEWER,	/* one thread fewer waiting to become the image's */
 	C_WRONG_ID,	/* one waiting for another image */
+	/* Of an image of W_EVENTS, without SKIP_FILES: */
+	C_EV_NOFLAG,	/* the objects created, PREPARED_FDS not set */
+	C_EV_UNPREPARED,	/* PREPARED_FDS set, no object created */
+	C_EV_COUNT,	/* the eventfd's counter 6, not 5 */
+	C_EV_CAPACITY,	/* the pipe of another capacity */
+	C_EV_WATCH,	/* the epoll without its second registration */
+	C_EV_RIGHT,	/* as cxlfork-ctl prepares them */
 };
+
+/* The stub's ID POLICY FLAGS come after its options: &argv[FLAGS]. */
+static char **flags_arg(char **argv)
+{
+	int i = 1;
+
+	while (argv[i] && argv[i][0] == '-' && argv[i + 1])
+		i += 2;
+	return argv[i] && argv[i + 1] && argv[i + 2] ? &argv[i + 2] : NULL;
+}
+
+/* Drops argv[i] and argv[i + 1]. */
+static void drop2(char **argv, int i)
+{
+	do
+		argv[i] = argv[i + 2];
+	while (argv[i++]);
+}
+
+/* Rewrites the stub's arguments for a C_EV_* condition; 0 or -1. */
+static int events_cond(char **argv, enum cond c)
+{
+	static char flags[16], spec[4][64];
+	char **fl = flags_arg(argv);
+	unsigned long f;
+	int k = 0, last_e = -1;
+
+	if (!fl)
+		return -1;
+	f = strtoul(*fl, NULL, 0) & ~CXLFORK_RESTORE_SKIP_FILES;
+	if (c == C_EV_NOFLAG)
+		f &= ~CXLFORK_RESTORE_PREPARED_FDS;
+	snprintf(flags, sizeof(flags), "%lu", f);
+	*fl = flags;
+	for (int i = 1; argv[i] && argv[i + 1];) {
+		if (!strcmp(argv[i], "-E"))
+			last_e = i;
+		if (c == C_EV_UNPREPARED && (!strcmp(argv[i], "-F") || !strcmp(argv[i], "-E"))) {
+			drop2(argv, i);
+			continue;
+		}
+		if (!strcmp(argv[i], "-F") && k < 4) {
+			int fd, obj, cl, sub;
+			unsigned int fls;
+			unsigned long long val;
+			char kind[8];
+
+			if (sscanf(argv[i + 1], "%d,%7[a-z],%d,%i,%d,%d,%llu", &fd, kind, &obj, (int *)&fls, &cl, &sub, &val) != 7)
+				return -1;
+			if (c == C_EV_COUNT && !strcmp(kind, "eventfd"))
+				val++;
+			if (c == C_EV_CAPACITY && !strcmp(kind, "pipe"))
+				val *= 2;
+			snprintf(spec[k], sizeof(spec[k]), "%d,%s,%d,0%o,%d,%d,%llu", fd, kind, obj, fls, cl, sub, val);
+			argv[i + 1] = spec[k++];
+		}
+		i += 2;
+	}
+	if (c == C_EV_WATCH) {
+		if (last_e < 0)
+			return -1;
+		drop2(argv, last_e);
+	}
+	return 0;
+}
 
 /* The image id a waiting thread of C_WRONG_ID names, and what each got. */
 static __u64 wrong_id_of[2];
@@ -197,9 +336,9 @@ static int sleeper(void *arg)
 /* Restores image id in a child under condition c; returns its wait status. */
 static int restore_under(__u64 id, enum cond c)
 {
-	static char buf[4096];
-	char *argv[32];
-	int argc = stub_args(id, buf, sizeof(buf), argv, 32), st;
+	static char buf[8192];
+	char *argv[128];
+	int argc = stub_args(id, buf, sizeof(buf), argv, 128), st;
 	pid_t pid;
 
 	if (argc < 4)
@@ -281,6 +420,17 @@ static int restore_under(__u64 id, enum cond c)
 			/* Each waiting thread got the leader's errno back. */
 			_exit(follower_err[0] == EINVAL && follower_err[1] == EINVAL ? r : 99);
 		}
+		case C_EV_NOFLAG:
+		case C_EV_UNPREPARED:
+		case C_EV_COUNT:
+		case C_EV_CAPACITY:
+		case C_EV_WATCH:
+		case C_EV_RIGHT:
+			if (events_cond(argv, c))
+				_exit(99);
+			for (argc = 0; argv[argc]; argc++)
+				;
+			break;
 		}
 		_exit(cxlfork_restore_main(argc, argv));
 	}
@@ -491,6 +641,40 @@ TEST(restore_thread_alone)
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(0, WEXITSTATUS(st));
 	close(fd);
+}
+
+/*
+ * eventfd, pipe and epoll descriptors: refused unless the restorer created
+ * them as the image has them; then the clone finds the counter, the bytes
+ * and both registrations ready (it exits CLONE_EXIT, else 87).
+ */
+TEST_F(refuse, prepared_descriptors)
+{
+	__u64 id;
+	pid_t orig = workload(W_EVENTS, &id);
+	char cmd[96];
+	int st[6];
+
+	ASSERT_LT(0, orig);
+	ASSERT_NE(0, id);
+	st[0] = restore_under(id, C_EV_NOFLAG);
+	st[1] = restore_under(id, C_EV_UNPREPARED);
+	st[2] = restore_under(id, C_EV_COUNT);
+	st[3] = restore_under(id, C_EV_CAPACITY);
+	st[4] = restore_under(id, C_EV_WATCH);
+	st[5] = restore_under(id, C_EV_RIGHT);
+	kill(orig, SIGKILL);
+	waitpid(orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	system(cmd);
+	ASSERT_REFUSED(st[0], EOPNOTSUPP);
+	ASSERT_REFUSED(st[1], EBADF);
+	ASSERT_REFUSED(st[2], EINVAL);
+	ASSERT_REFUSED(st[3], EINVAL);
+	ASSERT_REFUSED(st[4], EINVAL);
+	ASSERT_TRUE(WIFEXITED(st[5]));
+	ASSERT_EQ(CLONE_EXIT, WEXITSTATUS(st[5]));
 }
 
 /* The control: the same image, no condition, restores into a clone (which
