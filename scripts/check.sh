@@ -214,7 +214,7 @@ guest_suites() {
 	suite restore_test 1 "${small[@]}" -- /cxlfork/tests/restore_test
 	# Fuzzers (tests/fuzz/README.md), a new seed each run (printed, with
 	# the command that replays it).
-	suite image_fuzz 1 "${small[@]}" --timeout 2400 --include "$ROOT/build/fuzz" -- "image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
+	suite image_fuzz 1 "${small[@]}" --timeout 2400 --include "$ROOT/build/fuzz" -- "IMAGE_FUZZ_STUB=10 image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite pool_2host_test 2 "${small[@]}" -- /cxlfork/tests/pool_2host_test
 	suite perm_test 1 "${small[@]}" -- /cxlfork/tests/perm_test
 	suite pool_test 1 "${small[@]}" --no-attach -- /cxlfork/tests/pool_test
@@ -239,7 +239,7 @@ guest_suites() {
 debug_suites() {
 	local small=(--pool-size 512M) t=/cxlfork/tests
 	suite ps_fuzz 1 "${small[@]}" --timeout 1800 --include "$ROOT/build/ps" --include "$ROOT/build/fuzz" -- \
-		"/cxlfork/bin/run.sh --one-each; ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS); image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
+		"/cxlfork/bin/run.sh --one-each; ioctl_fuzz $RANDOM$RANDOM $(fuzz_share $IOCTLS); IMAGE_FUZZ_STUB=10 image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite kselftests_a 1 "${small[@]}" --timeout 1800 -- \
 		"$t/restore_test -T forty_thousand_vmas; $t/checkpoint_test"
 	suite kselftests_b 1 "${small[@]}" --timeout 1800 -- \

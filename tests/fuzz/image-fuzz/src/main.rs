@@ -7,7 +7,9 @@
 //!
 //! It checkpoints a few small workloads (a process with several mappings: a
 //! private file mapping, a memfd, shared anonymous memory, a read-only
-//! region, 2 MiB of data; a small one; one whose XMM registers hold a
+//! region, 2 MiB of data, and an eventfd, a pipe holding bytes and an epoll
+//! watching both (restored through the stub, which creates them, with
+//! IMAGE_FUZZ_STUB); a small one; one whose XMM registers hold a
 //! pattern; one checkpointed by pid while it waits in pause()), keeps each
 //! image's bytes, then loops: pick an image, mutate it *in the pool*
 //! (through an mmap of the device-dax node) with blind mutations (bit
@@ -382,6 +384,26 @@ fn workload(kind: Kind, dev: i32) -> ! {
                 }
                 fill(m, 128 << 10, 4);
                 add_region(m, 128 << 10);
+                // An event loop's descriptors: an eventfd counting 3, a
+                // pipe holding 4 bytes, an epoll watching both (restored
+                // through the stub, which creates them).
+                let efd = libc::eventfd(0, libc::EFD_NONBLOCK);
+                let mut pp = [0i32; 2];
+                let ep = libc::epoll_create1(0);
+                if efd < 0 || ep < 0 || libc::pipe(pp.as_mut_ptr()) != 0 {
+                    libc::_exit(8);
+                }
+                let three = 3u64;
+                if libc::write(efd, (&raw const three).cast(), 8) != 8 || libc::write(pp[1], b"fuzz".as_ptr().cast(), 4) != 4 {
+                    libc::_exit(8);
+                }
+                for (fd, data) in [(efd, 1u64), (pp[0], 2)] {
+                    let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: data };
+                    if libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) != 0 {
+                        libc::_exit(8);
+                    }
+                }
+                keep.extend([efd, pp[0], pp[1], ep]);
             }
             // Shared anonymous memory.
             let s = mmap_anon(64 << 10, rw, libc::MAP_SHARED);
@@ -546,9 +568,12 @@ fn stub_words(id: u64) -> (Vec<String>, usize) {
         .output();
     let Ok(out) = out else { return (Vec::new(), 0) };
     let words: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
-    // stub [-C DIR] ID POLICY FLAGS [NAME START END]...
-    let at = if words.get(1).map(String::as_str) == Some("-C") { 4 } else { 2 };
-    (words, at)
+    // stub [-C DIR] [-T N] [-F SPEC]... [-E SPEC]... ID POLICY FLAGS [NAME START END]...
+    let mut at = 1;
+    while words.get(at).is_some_and(|w| w.starts_with('-')) {
+        at += 2;
+    }
+    (words, at + 1)
 }
 
 // ---------------------------------------------------------------------------
@@ -590,7 +615,7 @@ fn tables() -> Tables {
             arg_end, env_start, env_end, auxv),
         vma: fields!(VmaImage: start, end, vm_flags, pgoff, kind, path_off, path_len, obj, pages, obj_size,
             file_size, file_mtime_ns),
-        file: fields!(FileImage: fd, kind, flags, cloexec, pos, mode, path_off, path_len, obj),
+        file: fields!(FileImage: fd, kind, flags, cloexec, pos, mode, path_off, path_len, obj, ident, sub, value, data_off, data_len),
         obj: fields!(ObjImage: size, first, n_pages, name_off, name_len, flags, reserved),
         proc: fields!(ProcImage: rlimits, personality, mm_flags, umask, proc_flags, dumpable, coredump_filter,
             pkey_map, exec_only_pkey, realtime_ns, monotonic_ns, boottime_ns, cwd_off, cwd_len, exe_off, exe_len,
@@ -923,7 +948,7 @@ impl Mutation<'_> {
                 self.note(&format!("file[{i}].fd {} -> {fd}", f.fd));
             }
             2 => {
-                let k = self.rng.below(9);
+                let k = self.rng.below(12);
                 self.set(at + core::mem::offset_of!(FileImage, kind), 4, k);
                 self.note(&format!("file[{i}] (fd {}).kind {} -> {k}", f.fd, f.kind));
             }
@@ -2004,7 +2029,7 @@ fn main() {
         st.clone_killed
     );
     if st.stub_failed > 0 {
-        println!("# stub failed before the ioctl: {}", st.stub_failed);
+        println!("# restores through the stub that gave no clone (refused: the errno as exit status; or the stub failed): {}", st.stub_failed);
     }
     println!("# data file repaired after {} restores (a mutation mapped it shared and wrote it)", st.repairs);
     for s in st.ponr.iter().take(20) {
