@@ -112,7 +112,8 @@ impl Recorder {
                 let (cap, packet, n) = file.pipe_peek(None)?;
                 // Bytes over the capacity (spliced from a socket) or in
                 // packets would not come back as they were.
-                if cap > image::MAX_PIPE || n as u64 > cap || packet {
+                let room = strings.len() + if known.is_none() { n } else { 0 } <= image::MAX_STRINGS as usize;
+                if cap > image::MAX_PIPE || n as u64 > cap || packet || !room {
                     pr_info!("checkpoint: fd {}: a pipe of {} bytes holding {}{}: recorded as unsupported\n", f.fd, cap, n, if packet { " in packets" } else { "" });
                     f.kind = file_kind::FIFO;
                     return Ok(());
@@ -186,12 +187,30 @@ impl Recorder {
 struct Object {
     /// Its identity in the restorer (0: not met yet).
     key: u64,
-    /// Image descriptors of its read end (pipes) and write end.
+    /// A descriptor of it failed (skipped with SKIP_FILES): so do the others.
+    failed: bool,
+    /// The image descriptor holding its state (its first: an epoll's
+    /// registrations, a pipe's bytes).
+    state: Option<FileImage>,
+    /// Image descriptors of its read end (pipes) and write end, installed.
     read_fd: Option<u32>,
     write_fd: Option<u32>,
-    /// A pipe's bytes to write once every descriptor is checked: the
-    /// write end (checked) and where the bytes lie in the strings.
-    bytes: Option<(FileRef, u32, u32)>,
+}
+
+/// A pipe's bytes to write just before the point of no return (every
+/// descriptor checked): its write end and where the bytes lie in the
+/// strings.
+pub(crate) struct PipeFill {
+    w: FileRef,
+    off: u32,
+    len: u32,
+}
+
+impl PipeFill {
+    /// Writes the bytes (`m` the image they were checked against).
+    pub(crate) fn write(&self, m: &Meta<'_>) -> Result {
+        self.w.write_all(m.string(self.off, self.len).map_err(|_| EBADMSG)?)
+    }
 }
 
 /// Restore side: adopts the restorer's prepared descriptors.
@@ -199,6 +218,7 @@ pub(crate) struct Adopter<'a> {
     m: &'a Meta<'a>,
     stdio: bool,
     objs: KVVec<Object>,
+    fills: KVVec<PipeFill>,
 }
 
 impl<'a> Adopter<'a> {
@@ -211,27 +231,45 @@ impl<'a> Adopter<'a> {
             if !file_kind::prepared(f.kind) {
                 continue;
             }
+            // Objects are numbered in order of first descriptor (validated).
             let at = f.ident as usize - 1;
-            // Objects are numbered in descriptor order (validated): one
-            // seen only at 0-2, the restorer's own there, has no ends.
             while objs.len() <= at {
-                objs.push(Object { key: 0, read_fd: None, write_fd: None, bytes: None }, GFP_KERNEL)?;
+                objs.push(Object { key: 0, failed: false, state: None, read_fd: None, write_fd: None }, GFP_KERNEL)?;
             }
+            let o = objs.get_mut(at).ok_or(EBADMSG)?;
+            o.state.get_or_insert(f);
             if f.fd <= 2 && !stdio {
                 continue;
             }
-            let o = objs.get_mut(at).ok_or(EBADMSG)?;
-            let end = if f.sub == 1 { &mut o.write_fd } else { &mut o.read_fd };
+            let end = if f.kind == file_kind::PIPE && f.sub == 1 { &mut o.write_fd } else { &mut o.read_fd };
             end.get_or_insert(f.fd);
         }
-        Ok(Self { m, stdio, objs })
+        Ok(Self { m, stdio, objs, fills: KVVec::new() })
     }
 
     /// Checks the restorer's descriptor at `f.fd` against image descriptor
-    /// `f` and, on the object's first descriptor, fills the object's state.
-    /// Errors: `EBADF` (no descriptor there), `EINVAL` (not what the image
-    /// has), `EOPNOTSUPP` (not restorable, see the module's doc).
+    /// `f` and, on the object's first descriptor, its state. Errors:
+    /// `EBADF` (no descriptor there), `EINVAL` (not what the image has),
+    /// `EOPNOTSUPP` (not restorable, see the module's doc). Once one of an
+    /// object's descriptors failed, every other one fails too.
     pub(crate) fn adopt(&mut self, f: &FileImage) -> Result {
+        let i = f.ident as usize - 1;
+        if self.objs.get(i).ok_or(EBADMSG)?.failed {
+            return Err(EOPNOTSUPP);
+        }
+        let r = self.adopt_one(f, i);
+        if r.is_err() {
+            self.objs[i].failed = true;
+        }
+        r
+    }
+
+    fn adopt_one(&mut self, f: &FileImage, i: usize) -> Result {
+        let state = self.objs[i].state.ok_or(EBADMSG)?;
+        if state.fd <= 2 && !self.stdio {
+            pr_info!("restore: fd {}: its object's first descriptor, {}, is the restorer's stdio\n", f.fd, state.fd);
+            return Err(EOPNOTSUPP);
+        }
         let file = FileRef::current_fd(f.fd).ok_or(EBADF)?;
         // SAFETY: no preconditions (reads current's table).
         let cloexec = unsafe { crate::ffi::cxlfork_current_fd_cloexec(f.fd) };
@@ -239,11 +277,12 @@ impl<'a> Adopter<'a> {
             return Err(EINVAL);
         }
         let k = key(&file, f.kind);
-        let i = f.ident as usize - 1;
-        let first = self.objs.get(i).ok_or(EBADMSG)?.key == 0;
-        // Every descriptor of an image object on one restorer object (and
-        // no restorer object for two image objects: `finish`).
-        if !first && self.objs[i].key != k {
+        // The first descriptor met is the object's state descriptor (in
+        // fd order; any failure fails the object). Every other one is on
+        // the same restorer object (and no restorer object stands for two
+        // image objects: `finish`).
+        let first = self.objs[i].key == 0;
+        if first != (f.fd == state.fd) || (!first && self.objs[i].key != k) {
             return Err(EINVAL);
         }
         match f.kind {
@@ -274,7 +313,7 @@ impl<'a> Adopter<'a> {
                         pr_info!("restore: fd {}: a packet-mode pipe holding bytes\n", f.fd);
                         return Err(EOPNOTSUPP);
                     }
-                    self.objs[i].bytes = Some((w, f.data_off, f.data_len));
+                    self.fills.push(PipeFill { w, off: f.data_off, len: f.data_len }, GFP_KERNEL)?;
                 }
             }
             _ if first => self.check_epoll(f, &file)?,
@@ -286,28 +325,18 @@ impl<'a> Adopter<'a> {
     }
 
     /// After every descriptor is adopted: no restorer object stands for
-    /// two image objects (`EINVAL`); then the pipes' bytes are written.
-    pub(crate) fn finish(&mut self) -> Result {
+    /// two image objects (`EINVAL`). Returns the pipes' bytes to write,
+    /// the restore's last fallible step before its point of no return.
+    pub(crate) fn finish(self) -> Result<KVVec<PipeFill>> {
         let mut keys = KVVec::with_capacity(self.objs.len(), GFP_KERNEL)?;
-        for o in self.objs.iter().filter(|o| o.key != 0) {
+        for o in self.objs.iter().filter(|o| o.key != 0 && !o.failed) {
             keys.push(o.key, GFP_KERNEL)?;
         }
         kernel_util::sort(&mut keys);
         if keys.windows(2).any(|w| w[0] == w[1]) {
             return Err(EINVAL);
         }
-        // Only now, both ends checked: the pipes' bytes (each pipe checked
-        // empty, of the image's capacity, so this does not block unless
-        // the restorer shares its pipe with another writer).
-        for o in self.objs.iter_mut() {
-            if let Some((w, off, len)) = o.bytes.take() {
-                if o.key == 0 {
-                    continue;
-                }
-                w.write_all(self.m.string(off, len).map_err(|_| EBADMSG)?)?;
-            }
-        }
-        Ok(())
+        Ok(self.fills)
     }
 
     /// The restorer's epoll holds exactly the image's registrations, each

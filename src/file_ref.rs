@@ -136,7 +136,7 @@ impl FileRef {
     pub(crate) fn current_fd(fd: u32) -> Option<Self> {
         // SAFETY: no preconditions; a non-NULL result holds a reference for us.
         let p = unsafe { ffi::cxlfork_current_fd_file(fd) };
-        // INVARIANT: `fget_raw` took the reference we now own.
+        // INVARIANT: `fget` took the reference we now own.
         NonNull::new(p).map(Self)
     }
 

@@ -84,6 +84,8 @@ struct Fds {
     raw: KVVec<*mut KFile>,
     cloexec: KVVec<bool>,
     keep: KVVec<u32>,
+    /// The prepared pipes' bytes, written last before the point of no return.
+    fills: KVVec<fd_state::PipeFill>,
 }
 
 /// Reopens the image's open files (before the point of no return); a
@@ -91,7 +93,7 @@ struct Fds {
 /// `RESTORE_PREPARED_FDS`, the restorer's eventfd, epoll and pipe objects
 /// are checked and filled (fd_state.rs).
 fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
-    let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new(), keep: KVVec::new() };
+    let mut out = Fds { fds: KVVec::new(), files: KVVec::new(), raw: KVVec::new(), cloexec: KVVec::new(), keep: KVVec::new(), fills: KVVec::new() };
     let stdio = flags & uapi::RESTORE_IMAGE_STDIO != 0;
     let skip = flags & uapi::RESTORE_SKIP_FILES != 0;
     let prepared = flags & uapi::RESTORE_PREPARED_FDS != 0;
@@ -133,7 +135,7 @@ fn open_files(m: &Meta<'_>, flags: u32, objs: &[FileRef]) -> Result<Fds> {
             }
         }
     }
-    adopter.finish()?;
+    out.fills = adopter.finish()?;
     Ok(out)
 }
 
@@ -759,6 +761,11 @@ fn restore_with(
     let exe = ExeFile::open(m.string(exe_off, exe_len).map_err(|_| EBADMSG)?, req.flags & uapi::RESTORE_SKIP_FILES != 0)?;
     let p = Prepared { plan, fds, proc: ps, task, exe, fpu, stdio: req.flags & uapi::RESTORE_IMAGE_STDIO != 0 };
 
+    // The last fallible step: the prepared pipes' bytes (the restorer's
+    // own pipes; a failure from here on leaves the bytes there).
+    for fill in p.fds.fills.iter() {
+        fill.write(&m)?;
+    }
     // Point of no return (for every thread of the group at once).
     let committed = group.take().map(RestoreGroup::commit).transpose()?;
     match become_clone(&ctx, p) {

@@ -634,6 +634,8 @@ void cxlfork_vma_set_flags(u64 addr, u64 len, u64 image_flags)
 		set |= VM_NOHUGEPAGE;
 	if (VM_SEALED != VM_NONE && (image_flags & CXLFORK_VM_SEALED))
 		set |= VM_SEALED;
+	if (image_flags & CXLFORK_VM_DONTCOPY)
+		set |= VM_DONTCOPY;
 	pkey = (image_flags >> CXLFORK_VM_PKEY_SHIFT) & 0xf;
 	if (!set && !pkey)
 		return;

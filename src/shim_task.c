@@ -718,6 +718,7 @@ static u64 image_vm_flags(struct vm_area_struct *vma)
 		{ VM_NORESERVE, CXLFORK_VM_NORESERVE }, { VM_WIPEONFORK, CXLFORK_VM_WIPEONFORK },
 		{ VM_DONTDUMP, CXLFORK_VM_DONTDUMP }, { VM_LOCKED, CXLFORK_VM_LOCKED },
 		{ VM_HUGEPAGE, CXLFORK_VM_HUGEPAGE }, { VM_NOHUGEPAGE, CXLFORK_VM_NOHUGEPAGE },
+		{ VM_DONTCOPY, CXLFORK_VM_DONTCOPY },
 	};
 	u64 out = 0;
 	int i;
@@ -733,6 +734,20 @@ static u64 image_vm_flags(struct vm_area_struct *vma)
 	out |= (u64)vma_pkey(vma) << CXLFORK_VM_PKEY_SHIFT;
 #endif
 	return out;
+}
+
+/*
+ * A MADV_DONTFORK mapping a clone of the whole process keeps: memory
+ * (anonymous, shmem, a regular file). Drivers mark their own mappings
+ * VM_DONTCOPY too (perf and tracing ring buffers, bpf arenas, accelerator
+ * queues): a clone could not be given those, and a fork child does not
+ * get them either, so they are left out as fork leaves them out.
+ */
+static bool dontcopy_kept(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO))
+		return false;
+	return !vma->vm_file || shmem_file(vma->vm_file) || S_ISREG(file_inode(vma->vm_file)->i_mode);
 }
 
 /*
@@ -754,7 +769,7 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, bool fork_only, u64 *ou
 	u64 kind;
 
 	path[0] = 0;
-	while (fork_only && vma && (vma->vm_flags & VM_DONTCOPY) && !cxlfork_special_name(vma))
+	while (vma && (vma->vm_flags & VM_DONTCOPY) && !cxlfork_special_name(vma) && (fork_only || !dontcopy_kept(vma)))
 		vma = find_vma(mm, vma->vm_end);
 	if (!vma)
 		return 1;

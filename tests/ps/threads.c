@@ -17,7 +17,8 @@
  * the calling one. Fork mode (the reference) therefore checks the
  * original: its threads must behave the same once it resumes; the child
  * only checks it is alone. Likewise a clone of the whole process keeps a
- * MADV_DONTFORK mapping (V8's heap is one), which a fork child lacks. PS_TAMPER=1 makes one thread's cached tid the
+ * MADV_DONTFORK mapping (V8's heap is one), still MADV_DONTFORK (a fork of
+ * the clone lacks it), which a fork child lacks. PS_TAMPER=1 makes one thread's cached tid the
  * original's (what a restore that did not rewrite it would leave), in the
  * clone or, in fork mode, in the parent: that thread's checks must fail.
  */
@@ -233,6 +234,16 @@ static void verify_threads(void)
 	CHECK(ps_probe(dontfork, 0) == 0 && ps_diff(dontfork, 4 * PAGE, 0xd0f0) < 0,
 	      "the MADV_DONTFORK mapping: %s, first differing byte %ld", ps_probe(dontfork, 0) ? "gone" : "there",
 	      ps_probe(dontfork, 0) ? -1L : ps_diff(dontfork, 4 * PAGE, 0xd0f0));
+	{
+		/* ... and is MADV_DONTFORK still: a fork child of this process lacks it. */
+		pid_t c = fork();
+		int st = -1;
+
+		if (c == 0)
+			_exit(ps_probe(dontfork, 0) == SIGSEGV ? 0 : 1);
+		CHECK(c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "a fork child of this process has the MADV_DONTFORK mapping (status %#x)", st);
+	}
 	/* The computing thread computes. */
 	for (int k = 0; k < 200 && computed == c0; k++)
 		usleep(10000);

@@ -259,9 +259,12 @@ pub mod vm {
     pub const PKEY_SHIFT: u32 = 24;
     /// Its mask.
     pub const PKEY_MASK: u64 = 0xf << PKEY_SHIFT;
+    /// MADV_DONTFORK (a checkpoint of every thread keeps the mapping; the
+    /// clone's is MADV_DONTFORK again).
+    pub const DONTCOPY: u64 = 1 << 28;
     /// Every flag an image may carry.
     pub const ALL: u64 = READ | WRITE | EXEC | SHARED | MAYWRITE | GROWSDOWN | NORESERVE | WIPEONFORK | DONTDUMP | DROPPABLE
-        | LOCKED | HUGEPAGE | NOHUGEPAGE | SEALED | PKEY_MASK;
+        | LOCKED | HUGEPAGE | NOHUGEPAGE | SEALED | PKEY_MASK | DONTCOPY;
 }
 
 /// `ProcImage::mm_flags`: image-defined mm flags a fork child keeps.

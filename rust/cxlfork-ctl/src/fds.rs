@@ -32,36 +32,52 @@ pub(crate) fn state_text(v: &Value) -> String {
 
 /// cxlfork-restore's `-F` and `-E` arguments creating the image's eventfd,
 /// epoll and pipe objects (empty if it has none the restore installs), or
-/// why they cannot be restored. With `skip`, those are left out (the
-/// kernel skips them too).
+/// why they cannot be restored (the kernel's rules: src/fd_state.rs). With
+/// `skip`, those are left out, and so is an epoll watching one of them
+/// (the kernel skips them too).
 pub(crate) fn stub_args(m: &Meta<'_>, stdio: bool, skip: bool) -> Result<Vec<String>> {
-    let mut args = Vec::new();
     let mut files = Vec::new();
     for i in 0..m.header.n_files {
         files.push(m.file(i)?);
     }
     let installed = |f: &FileImage| file_kind::prepared(f.kind) && (f.fd > 2 || stdio);
-    let mut skipped = Vec::new();
-    for f in files.iter().filter(|f| installed(f)) {
-        let why = match f.kind {
-            file_kind::PIPE => {
+    // Each object's first descriptor holds its state.
+    let first = |ident: u32| files.iter().find(|g| file_kind::prepared(g.kind) && g.ident == ident);
+    let mut skipped: Vec<u32> = Vec::new();
+    loop {
+        let mut more = false;
+        for f in files.iter().filter(|f| installed(f) && !skipped.contains(&f.ident)) {
+            let Some(st) = first(f.ident) else { continue };
+            let why = if !installed(st) {
+                Some(format!("its first descriptor, fd {}, is the restorer's stdio (--image-stdio restores it)", st.fd))
+            } else if f.kind == file_kind::PIPE {
                 let ends = |w: u32| files.iter().any(|g| g.kind == file_kind::PIPE && g.ident == f.ident && g.sub == w && installed(g));
                 (!(ends(0) && ends(1))).then(|| "its other end is not in the image (another process held it)".to_string())
+            } else if f.kind == file_kind::EPOLL {
+                m.epoll_items(st)?.find_map(|it| {
+                    let t = files.iter().find(|g| g.fd == it.tfd)?;
+                    let ok = (installed(t) && !skipped.contains(&t.ident)) || (it.tfd <= 2 && !stdio);
+                    (!ok).then(|| {
+                        format!("it watches fd {} ({}), which cxlfork cannot re-register (eventfds, pipes, epolls and the restorer's stdio only)", it.tfd, file_kind::name(t.kind))
+                    })
+                })
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                if !skip {
+                    bail!("fd {} ({}) cannot be restored: {why} (--skip-files leaves it out)", f.fd, file_kind::name(f.kind));
+                }
+                skipped.push(f.ident);
+                more = true;
+                break;
             }
-            file_kind::EPOLL => m.epoll_items(f)?.find_map(|it| {
-                let t = files.iter().find(|g| g.fd == it.tfd)?;
-                (!(installed(t) || (it.tfd <= 2 && !stdio)))
-                    .then(|| format!("it watches fd {} ({}), which the kernel reopens: cxlfork re-registers eventfds, pipes, epolls and the restorer's stdio only", it.tfd, file_kind::name(t.kind)))
-            }),
-            _ => None,
-        };
-        if let Some(why) = why {
-            if !skip {
-                bail!("fd {} ({}) cannot be restored: {why} (--skip-files leaves it out)", f.fd, file_kind::name(f.kind));
-            }
-            skipped.push(f.ident);
+        }
+        if !more {
+            break;
         }
     }
+    let mut args = Vec::new();
     for f in files.iter().filter(|f| installed(f) && !skipped.contains(&f.ident)) {
         args.push("-F".to_string());
         args.push(format!("{},{},{},0{:o},{},{},{}", f.fd, file_kind::name(f.kind), f.ident, f.flags, f.cloexec, f.sub, f.value));
