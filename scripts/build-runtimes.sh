@@ -116,11 +116,16 @@ deb_files() { # pkgs...
 	apt-get download --print-uris "$@" 2>/dev/null | awk '{ print $2 }' | sort
 }
 
-# Download the .debs (file names as deb_files prints them) not yet cached.
+# Download the .debs (file names as deb_files prints them) not yet cached,
+# each at its file's version (NAME_VERSION_ARCH.deb, an epoch's colon as
+# %3a): the candidate may be another version, even one installed from
+# another repository (NodeSource's nodejs), that apt cannot download.
 fetch_debs() { # deb files...
-	local f missing=()
+	local f v missing=()
 	for f in "$@"; do
-		[ -f "$DEBS/$f" ] || missing+=("${f%%_*}")
+		v=${f#*_}
+		v=${v%_*}
+		[ -f "$DEBS/$f" ] || missing+=("${f%%_*}=${v//%3a/:}")
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
 	info "downloading: ${missing[*]}"
