@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * threads: a process of 64 threads, each stopped somewhere else: blocked in
- * FUTEX_WAIT (57 of them), in pthread_cond_wait, in clock_nanosleep and a
- * long nanosleep (restarted), in sigwaitinfo, in pthread_join of a thread
+ * FUTEX_WAIT (56 of them), in pthread_cond_wait, in clock_nanosleep and a
+ * long nanosleep (restarted), in sigwaitinfo, in read() of an empty pipe
+ * (restarted; the pipe is the clone's own), in pthread_join of a thread
  * still running, and computing with a value held in xmm15. Each thread has
  * its own name, signal mask, timer slack, __thread data and (some) an
  * alternate signal stack. After the checkpoint the main thread counts its
@@ -33,11 +34,12 @@
 #endif
 
 #define NTHREADS 63		/* besides the main thread */
-enum { T_COND, T_SLEEP, T_LONGSLEEP, T_SIGWAIT, T_COMPUTE, T_JOINER, T_EXITER, T_FUTEX0 };
+enum { T_COND, T_SLEEP, T_LONGSLEEP, T_SIGWAIT, T_COMPUTE, T_JOINER, T_EXITER, T_READ, T_FUTEX0 };
 
 static pthread_t th[NTHREADS];
 static unsigned char *dontfork;		/* 4 MADV_DONTFORK pages */
 static int fword;				/* FUTEX_WAIT on it while 0 */
+static int rp[2];				/* T_READ reads a byte of it */
 static pthread_mutex_t cm = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile int go_cond, go_sleep, go_compute, go_exit;
@@ -195,6 +197,15 @@ static void *run(void *arg)
 		T_CHECK(i, r == 0 && ret == (void *)0x5eed, "pthread_join: %s, %p", strerror(r), ret);
 		break;
 	}
+	case T_READ: {
+		ssize_t n;
+		char c = 0;
+
+		while ((n = read(rp[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		T_CHECK(i, n == 1 && c == 'r', "read of the pipe: %zd (%s), byte %#x", n, n < 0 ? strerror(errno) : "", c);
+		break;
+	}
 	case T_EXITER:
 		while (!go_exit)
 			usleep(10000);
@@ -215,6 +226,7 @@ static void setup(void)
 	PS_SETUP(dontfork != MAP_FAILED);
 	ps_fill(dontfork, 4 * PAGE, 0xd0f0);
 	PS_SETUP(madvise(dontfork, 4 * PAGE, MADV_DONTFORK) == 0);
+	PS_SETUP(pipe(rp) == 0);
 	for (long i = 0; i < NTHREADS; i++)
 		PS_SETUP(pthread_create(&th[i], NULL, run, (void *)i) == 0);
 	created = 1;
@@ -256,6 +268,7 @@ static void verify_threads(void)
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&cm);
 	go_sleep = go_compute = go_exit = 1;
+	CHECK(write(rp[1], "r", 1) == 1, "write to the pipe: %s", strerror(errno));
 	r = pthread_kill(th[T_SIGWAIT], SIGUSR2);
 	CHECK(r == 0, "pthread_kill: %s", strerror(r));
 	clock_gettime(CLOCK_REALTIME, &until);
