@@ -52,7 +52,7 @@ MUTANTS = [
     ("L7", "n_tasks != 0", IMG, [("if n_tasks == 0 || n_tasks > MAX_TASKS {", "if n_tasks > MAX_TASKS {")], TI, ["hdr_count_tasks_zero"], None),
     ("L8", "n_tasks <= MAX_TASKS", IMG, [("if n_tasks == 0 || n_tasks > MAX_TASKS {", "if n_tasks == 0 {")], TI, ["hdr_count_tasks_max"], None),
     ("L9", "n_leaves <= 2^24", IMG, [("if n_leaves > (1 << 24) || n_upper", "if n_upper")], TI, ["hdr_count_leaves"], None),
-    ("L10", "n_upper <= 2^20", IMG, [("|| n_upper > (1 << 20) ||", "||")], TI, ["hdr_count_upper"], None),
+    ("L10", "n_upper <= MAX_UPPER", IMG, [("|| n_upper > MAX_UPPER ||", "||")], TI, ["hdr_count_upper"], None),
     ("L11", "n_data <= 2^40", IMG, [("|| n_data > (1 << 40) {", "{")], TI, ["hdr_count_data"], None),
 ] + [
     ("H5." + f, f"{f} where the layout puts it", IMG,
@@ -120,7 +120,7 @@ MUTANTS = [
     ("S1", "mm_flags known", IMG, [("if mm_flags & !mmf::ALL != 0 || proc_flags", "if proc_flags")], TI, ["proc_mm_flags_known"], None),
     ("S2", "proc_flags known", IMG, [("|| proc_flags & !procf::ALL != 0 ||", "||")], TI, ["proc_flags_known"], None),
     ("S3", "dumpable <= 2", IMG, [("|| dumpable > 2 ||", "||")], TI, ["proc_dumpable_range"], None),
-    ("S4", "proc reserved zero", IMG, [("|| dumpable > 2 || reserved != 0 {", "|| dumpable > 2 {")], TI, ["proc_reserved_zero"], None),
+    ("S4", "proc reserved zero", IMG, [("|| dumpable > 2 || reserved != 0 ||", "|| dumpable > 2 ||")], TI, ["proc_reserved_zero"], None),
     ("S4b", "proc reserved: all four words", IMG, [("for i in 0..4 {\n            reserved |=", "for i in 0..3 {\n            reserved |=")], TI, ["proc_reserved_zero"], None),
     ("S5", "cwd in strings", IMG, [("[(core::mem::offset_of!(ProcImage, cwd_off), core::mem::offset_of!(ProcImage, cwd_len)), ", "[")], TI, ["proc_cwd_in_strings"], None),
     ("S6", "exe in strings", IMG, [(", (core::mem::offset_of!(ProcImage, exe_off), core::mem::offset_of!(ProcImage, exe_len))]", "]")], TI, ["proc_exe_in_strings"], None),
@@ -229,11 +229,11 @@ MUTANTS = [
     ("D5", "id of this host", DIR, [("&& id_host(self.id) == host", "&& true")], TP, ["dir_id_of_this_host"], None),
     ("D6", "extent after the directory", DIR, [("&& self.offset >= start", "&& true")], TP, ["dir_extent_after_the_directory"], None),
     ("D7", "offset aligned", DIR, [("&& self.offset.is_multiple_of(PAGE_SIZE)", "&& true")], TP, ["dir_offset_aligned"], None),
-    ("D8", "length not zero", DIR, [("&& self.length > 0", "&& true")], TP, ["dir_length_not_zero"], None),
+    ("D8", "length not zero (at least header and lease page)", DIR, [("&& self.length >= super::image::META_OFF", "&& true")], TP, ["dir_length_not_zero"], None),
     ("D9", "length aligned", DIR, [("&& self.length.is_multiple_of(PAGE_SIZE)", "&& true")], TP, ["dir_length_aligned"], None),
-    ("D10", "offset + length no overflow", DIR, [("&& self.offset.checked_add(self.length).is_some_and(|e| e <= end);",
-                                                  "&& self.offset.wrapping_add(self.length) <= end;")], TP, ["dir_extent_end_overflow"], None),
-    ("D11", "extent inside the partition", DIR, [("&& self.offset.checked_add(self.length).is_some_and(|e| e <= end);", "&& true;")],
+    ("D10", "offset + length no overflow", DIR, [("&& self.offset.checked_add(self.length).is_some_and(|e| e <= end)",
+                                                  "&& self.offset.wrapping_add(self.length) <= end")], TP, ["dir_extent_end_overflow"], None),
+    ("D11", "extent inside the partition", DIR, [("&& self.offset.checked_add(self.length).is_some_and(|e| e <= end)", "&& true")],
      TP, ["dir_extent_inside_the_partition"], None),
 ]
 
