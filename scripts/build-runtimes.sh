@@ -135,6 +135,20 @@ fetch_debs() { # deb files...
 		die "apt-get download failed"
 }
 
+# Unpack the .debs into DIR (again) when their set changed (DIR.debs
+# lists the set unpacked there).
+unpack_debs() { # dir deb files...
+	local u=$1 want d
+	shift
+	want=$(printf '%s\n' "$@")
+	if [ ! -f "$u.debs" ] || [ "$(cat "$u.debs")" != "$want" ]; then
+		rm -rf "$u" "$u.debs"
+		mkdir -p "$u"
+		for d in "$@"; do dpkg -x "$DEBS/$d" "$u"; done
+		echo "$want" > "$u.debs"
+	fi
+}
+
 # --- the root tree -------------------------------------------------------------
 
 # ELF files of a tree (executables and shared objects).
@@ -192,14 +206,7 @@ build_tree() { # name
 	fi
 	fetch_debs "${debs[@]}"
 
-	# Unpack (again) when the set of .debs changed.
-	if [ ! -f "$U.debs" ] || [ "$(cat "$U.debs")" != "$want" ]; then
-		rm -rf "$U" "$U.debs"
-		mkdir -p "$U"
-		local d
-		for d in "${debs[@]}"; do dpkg -x "$DEBS/$d" "$U"; done
-		echo "$want" > "$U.debs"
-	fi
+	unpack_debs "$U" "${debs[@]}"
 
 	rm -rf "$T" "$stamp"
 	mkdir -p "$T"
@@ -259,11 +266,7 @@ $(sha256sum "$ROOT/tests/runtimes/gofunc.go" | cut -d' ' -f1)"
 		return 0
 	fi
 	fetch_debs "${debs[@]}"
-	if [ ! -x "$U/usr/lib/go-1.19/bin/go" ]; then
-		rm -rf "$U"; mkdir -p "$U"
-		local d
-		for d in "${debs[@]}"; do dpkg -x "$DEBS/$d" "$U"; done
-	fi
+	unpack_debs "$U" "${debs[@]}"
 	rm -rf "$T" "$stamp"
 	mkdir -p "$T/usr/local/bin"
 	(cd "$ROOT/tests/runtimes" &&

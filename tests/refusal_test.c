@@ -200,6 +200,18 @@ static pid_t workload(int flags, __u64 *id)
 	return pid;
 }
 
+/* Kills a workload and deletes its image. */
+static void end_workload(pid_t orig, __u64 id)
+{
+	char cmd[96];
+
+	kill(orig, SIGKILL);
+	waitpid(orig, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
+		 (unsigned long long)(id & 0xffffffffffffULL));
+	system(cmd);
+}
+
 /* The stub's arguments for image id, as `cxlfork-ctl restore --dry-run`
  * gives them (argv[0] is the stub's path). */
 static int stub_args(__u64 id, char *buf, size_t len, char **argv, int max)
@@ -469,13 +481,7 @@ FIXTURE_SETUP(refuse)
 
 FIXTURE_TEARDOWN(refuse)
 {
-	char cmd[96];
-
-	kill(self->orig, SIGKILL);
-	waitpid(self->orig, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(self->id >> 48),
-		 (unsigned long long)(self->id & 0xffffffffffffULL));
-	system(cmd);
+	end_workload(self->orig, self->id);
 	umount(RX_DIR);
 }
 
@@ -523,7 +529,6 @@ TEST_F(refuse, mapping_larger_than_this_hosts_memory)
 {
 	__u64 id;
 	pid_t orig;
-	char cmd[96];
 	int st, st2;
 
 	ASSERT_EQ(0, system("echo 1 > /proc/sys/vm/overcommit_memory"));
@@ -536,11 +541,7 @@ TEST_F(refuse, mapping_larger_than_this_hosts_memory)
 	ASSERT_EQ(0, system("echo 1 > /proc/sys/vm/overcommit_memory"));
 	st2 = restore_under(id, C_NONE);
 	ASSERT_EQ(0, system("echo 0 > /proc/sys/vm/overcommit_memory"));
-	kill(orig, SIGKILL);
-	waitpid(orig, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
-		 (unsigned long long)(id & 0xffffffffffffULL));
-	system(cmd);
+	end_workload(orig, id);
 	ASSERT_REFUSED(st, ENOMEM);
 	ASSERT_TRUE(WIFEXITED(st2));
 	ASSERT_EQ(CLONE_EXIT, WEXITSTATUS(st2));
@@ -565,7 +566,6 @@ TEST_F(refuse, mapping_below_mmap_min_addr)
 {
 	__u64 id;
 	pid_t orig = workload(W_LOW, &id);
-	char cmd[96];
 	int st;
 
 	ASSERT_LT(0, orig);
@@ -573,11 +573,7 @@ TEST_F(refuse, mapping_below_mmap_min_addr)
 	ASSERT_EQ(0, system("echo 1048576 > /proc/sys/vm/mmap_min_addr"));
 	st = restore_under(id, C_NOBODY);
 	system("echo 65536 > /proc/sys/vm/mmap_min_addr");
-	kill(orig, SIGKILL);
-	waitpid(orig, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
-		 (unsigned long long)(id & 0xffffffffffffULL));
-	system(cmd);
+	end_workload(orig, id);
 	ASSERT_REFUSED(st, EPERM);
 }
 
@@ -593,7 +589,6 @@ TEST_F(refuse, thread_group)
 {
 	__u64 id;
 	pid_t orig = workload(W_THREADS, &id);
-	char cmd[96];
 	int st[4];
 
 	ASSERT_LT(0, orig);
@@ -602,11 +597,7 @@ TEST_F(refuse, thread_group)
 	st[1] = restore_under(id, C_THREAD);
 	st[2] = restore_under(id, C_WRONG_ID);
 	st[3] = restore_under(id, C_NONE);
-	kill(orig, SIGKILL);
-	waitpid(orig, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
-		 (unsigned long long)(id & 0xffffffffffffULL));
-	system(cmd);
+	end_workload(orig, id);
 	ASSERT_REFUSED(st[0], ETIMEDOUT);
 	ASSERT_REFUSED(st[1], EBUSY);
 	ASSERT_REFUSED(st[2], EINVAL);
@@ -652,7 +643,6 @@ TEST_F(refuse, prepared_descriptors)
 {
 	__u64 id;
 	pid_t orig = workload(W_EVENTS, &id);
-	char cmd[96];
 	int st[6];
 
 	ASSERT_LT(0, orig);
@@ -663,11 +653,7 @@ TEST_F(refuse, prepared_descriptors)
 	st[3] = restore_under(id, C_EV_CAPACITY);
 	st[4] = restore_under(id, C_EV_WATCH);
 	st[5] = restore_under(id, C_EV_RIGHT);
-	kill(orig, SIGKILL);
-	waitpid(orig, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %llu:%llu", (unsigned long long)(id >> 48),
-		 (unsigned long long)(id & 0xffffffffffffULL));
-	system(cmd);
+	end_workload(orig, id);
 	ASSERT_REFUSED(st[0], EOPNOTSUPP);
 	ASSERT_REFUSED(st[1], EBADF);
 	ASSERT_REFUSED(st[2], EINVAL);
