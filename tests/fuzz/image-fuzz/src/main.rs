@@ -672,6 +672,9 @@ struct Mutation<'a> {
     skip_header_crc: bool,
 }
 
+/// A mutator, by the name `IMAGE_FUZZ_MUTATOR` may give.
+type Named<'m, 'a> = (&'static str, fn(&'m mut Mutation<'a>));
+
 impl Mutation<'_> {
     fn put(&mut self, off: usize, bytes: &[u8]) {
         let Some(end) = off.checked_add(bytes.len()) else { return };
@@ -983,7 +986,12 @@ impl Mutation<'_> {
         if len == 0 {
             return self.note("path: empty");
         }
+        // An earlier mutation of this iteration may have moved the path
+        // anywhere (or out of the image): rewrite only paths still inside it.
         let s = self.h.strings_off as usize + off;
+        if s.checked_add(len).is_none_or(|end| end > self.buf.len()) {
+            return self.note(&format!("path: at {off:#x}+{len} is outside the image"));
+        }
         let old = String::from_utf8_lossy(&self.buf[s..s + len]).into_owned();
         let new = if self.rng.chance(80) {
             self.rng.pick(PATHS).as_bytes().to_vec()
@@ -1317,7 +1325,7 @@ impl Mutation<'_> {
 
     /// One mutation, chosen by weight (or the one IMAGE_FUZZ_MUTATOR names).
     fn one(&mut self, only: Option<&str>) {
-        let named: &[(&str, fn(&mut Self))] = &[
+        let named: &[Named<'_, '_>] = &[
             ("header_field", Self::header_field),
             ("mm_field", Self::mm_field),
             ("header_count", Self::header_count),
