@@ -18,6 +18,7 @@ build() {
 	ln -s busybox "$STAGE/bin/sh"
 	install -m 0755 "$ROOT/qemu/guest-init" "$STAGE/init"
 	install -m 0755 "$ROOT/qemu/cxl-region.sh" "$STAGE/cxlfork/cxl-region.sh"
+	install -m 0755 "$ROOT/qemu/pmem-dax.sh" "$STAGE/cxlfork/pmem-dax.sh"
 	install -m 0644 "$KO" "$STAGE/cxlfork/cxlfork.ko"
 	install -m 0755 "$OUT/bin/cxlfork-ctl" "$OUT/bin/cxlfork-restore" "$OUT/bin/fork_like" "$OUT/bin/fork_like_rs" "$STAGE/cxlfork/bin/"
 	if compgen -G "$OUT/tests/*_test" >/dev/null; then

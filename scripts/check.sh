@@ -216,6 +216,9 @@ guest_suites() {
 	# the command that replays it).
 	suite image_fuzz 1 "${small[@]}" --timeout 2400 --include "$ROOT/build/fuzz" -- "IMAGE_FUZZ_STUB=10 image_fuzz $RANDOM$RANDOM $(fuzz_share $IMAGES)"
 	suite pool_2host_test 2 "${small[@]}" -- /cxlfork/tests/pool_2host_test
+	# The bench's RAM-speed backend (a shared NVDIMM as device-dax): the
+	# same pool code on another physical range, remote fork included.
+	suite pool_2host_nvdimm 2 "${small[@]}" --pool-backend nvdimm -- /cxlfork/tests/pool_2host_test
 	suite perm_test 1 "${small[@]}" -- /cxlfork/tests/perm_test
 	suite pool_test 1 "${small[@]}" --no-attach -- /cxlfork/tests/pool_test
 	suite runtime 1 --mem 2G --timeout 1800 "${RT[@]}" -- /cxlfork/bin/runtime_test.sh
