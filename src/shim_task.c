@@ -842,8 +842,12 @@ int cxlfork_vma_next(struct cxlfork_target *t, u64 addr, bool fork_only, u64 *ou
 
 /*
  * Read the leaf page table mapping the 2 MiB block at addr (aligned) into
- * ptes[512], as the hardware sees it. A huge PMD is expanded into the 512
- * entries it stands for. Returns 1 if filled, 0 if there is no table (all
+ * ptes[512], as the hardware sees it, but for one bit: a kernel built with
+ * user shadow stacks (Debian's) keeps the Dirty bit of a write-protected
+ * entry in a software bit (_PAGE_SAVED_DIRTY: fork() and mprotect() move it
+ * there, so that Write=0,Dirty=1 never reads as a shadow-stack page); it is
+ * folded back into Dirty, the image's one dirty bit. A huge PMD is expanded
+ * into the 512 entries it stands for. Returns 1 if filled, 0 if there is no table (all
  * entries none), -EAGAIN for a swap or migration entry (retry later),
  * -EOPNOTSUPP for a huge PUD. Call with the mmap lock held; the target is
  * stopped, and page tables are freed by RCU, so a lockless read is stable.
@@ -877,11 +881,13 @@ int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes)
 		return -EAGAIN;
 	if (pmd_leaf(pmdv)) {
 		u64 v = pmd_val(pmdv);
-		u64 flags = v & ~(PTE_PFN_MASK | _PAGE_PSE | _PAGE_PAT_LARGE);
+		u64 flags = v & ~(PTE_PFN_MASK | _PAGE_PSE | _PAGE_PAT_LARGE | _PAGE_SAVED_DIRTY);
 		u64 pfn = pmd_pfn(pmdv);
 
 		if (v & _PAGE_PAT_LARGE)
 			flags |= _PAGE_PAT;
+		if (pmd_dirty(pmdv))
+			flags |= _PAGE_DIRTY;
 		for (i = 0; i < PTRS_PER_PTE; i++)
 			ptes[i] = ((pfn + i) << PAGE_SHIFT) | flags;
 		return 1;
@@ -893,7 +899,9 @@ int cxlfork_read_leaf(struct cxlfork_target *t, u64 addr, u64 *ptes)
 
 		if (!pte_none(e) && !pte_present(e))
 			ret = -EAGAIN;
-		ptes[i] = pte_val(e);
+		ptes[i] = pte_val(e) & ~_PAGE_SAVED_DIRTY;
+		if (pte_present(e) && pte_dirty(e))
+			ptes[i] |= _PAGE_DIRTY;
 	}
 	rcu_read_unlock();
 	return ret;

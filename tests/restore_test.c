@@ -561,6 +561,72 @@ TEST_F_TIMEOUT(rst, policies_same_results_different_shapes, 180)
 	finish_original(_metadata, orig);
 }
 
+/*
+ * Pages written before a fork() are still dirty in the image: fork
+ * write-protects them, and a kernel built with user shadow stacks (as
+ * Debian's and this guest's) then keeps their Dirty bit in a software bit.
+ * MoW copies dirty pages to local memory at their leaf's first fault: the
+ * clone must find them local, not in the pool. Exit status of the clone:
+ * 0, or 70 + what went wrong.
+ */
+#define DF_PAGES 64
+TEST_F_TIMEOUT(rst, dirty_before_fork_stays_dirty_for_mow, 120)
+{
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	int p[2], status;
+	__u64 id = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(p));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct cxlfork_checkpoint c = { .size = sizeof(c) };
+		struct cxlfork_clone_stat st = { .size = sizeof(st) };
+		unsigned char *m = mmap(NULL, DF_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		volatile unsigned long sum = 0;
+		int fd, r;
+		pid_t q;
+
+		madvise(m, DF_PAGES * PAGE, MADV_NOHUGEPAGE);
+		memset(m, 0x5a, DF_PAGES * PAGE);
+		q = fork();
+		if (q == 0)
+			_exit(0);
+		waitpid(q, NULL, 0);
+		fd = open(CXLFORK_DEV, O_RDWR);
+		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
+		if (r == 0) {
+			if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+				_exit(1);
+			_exit(0);
+		}
+		if (r < 0)
+			_exit(2);
+		/* The clone: read every page, then ask where they came from. */
+		for (int i = 0; i < DF_PAGES; i++)
+			sum += m[i * PAGE];
+		if (sum != 0x5aUL * DF_PAGES)
+			_exit(71);
+		fd = open(CXLFORK_DEV, O_RDWR);
+		if (fd < 0 || ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
+			_exit(72);
+		printf("# clone: prefetched %llu local %llu pool %llu\n", (unsigned long long)st.prefetched_pages,
+		       (unsigned long long)st.local_pages, (unsigned long long)st.pool_pages);
+		fflush(stdout);
+		_exit(st.prefetched_pages >= DF_PAGES ? 0 : 73);
+	}
+	close(p[1]);
+	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
+	close(p[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EXITED(0, status);
+	EXPECT_LE(DF_PAGES, inspect_num(id, "dirty_pages")) TH_LOG("the image lost the pages' Dirty bits");
+	EXPECT_EQ(0, restore_cmd(id, "--policy mow")) TH_LOG("the MoW clone did not find its dirty pages local (73)");
+	d.id = id;
+	EXPECT_EQ(0, ioctl(self->fd, CXLFORK_IOC_DELETE, &d));
+}
+
 TEST_F_TIMEOUT(rst, fifty_clones_at_once, 600)
 {
 	pid_t orig;
