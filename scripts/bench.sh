@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
-# make bench: benchmarks in one guest run, each next to its baseline, as ratios.
+# make bench: the paper's comparison (bench/faas_bench.c) in one guest run
+# per pool backend, each figure next to its baseline from the same run.
+#
+#   BENCH_BACKENDS="nvdimm cxl"   which backends (default both)
+#   BENCH_SIZES="16 64 256 512"   footprints in MiB
+#   BENCH_CONC="1,10,50"          concurrent clones (at the smallest footprint)
+#
+# Writes build/bench/<backend>.log (the guest's output), build/bench/results.json
+# (every figure), build/bench/bench.svg (latency and local memory per method)
+# and prints the table (bench/report.py). `bench/report.py --readme` puts
+# the table and the plot into the README.
 source "$(dirname "$0")/lib.sh"
 OUT=$ROOT/build/bench
+BACKENDS=${BENCH_BACKENDS:-nvdimm cxl}
+SIZES=${BENCH_SIZES:-16 64 256 512}
+CONC=${BENCH_CONC:-1,10,50}
 mkdir -p "$OUT/bin"
+"$ROOT/scripts/build-kernel.sh" distro
+"$ROOT/scripts/build-module.sh" distro
+"$ROOT/scripts/build-tools.sh"
 run_step "bench: build" make -s -C "$ROOT/bench" ROOT="$ROOT" OUTPUT="$OUT/bin"
-"$ROOT/scripts/build-initramfs.sh"
-step "bench: checkpoint throughput vs plain copy into the pool (footprints in MiB)"
-"$ROOT/qemu/run" --include "$OUT/bin" --pool-size 2G --timeout 1200 -- ckpt_bench 16 64 96 | tee "$OUT/ckpt_bench.txt"
-step "bench: restore latency per policy vs fork(), clone local memory vs parent (footprints in MiB)"
-"$ROOT/qemu/run" --include "$OUT/bin" --pool-size 4G --mem 2G --timeout 2400 -- restore_bench 16 64 256 | tee "$OUT/restore_bench.txt"
-info "results in $OUT"
+"$ROOT/scripts/build-initramfs.sh" distro
+for b in $BACKENDS; do
+	# The CXL window holds at most 4 GiB; two host slots leave room for a
+	# 512 MiB image in host 0's and for the plain copy in host 1's.
+	size=4G; [ "$b" = nvdimm ] && size=6G
+	step "bench: pool backend $b (footprints $SIZES MiB; THP on, then off)"
+	"$ROOT/qemu/run" --pool-backend "$b" --pool-size $size --mem 3G --timeout 3600 --include "$OUT/bin" -- \
+		"cxlfork-ctl pool detach && cxlfork-ctl pool attach --dax \$CXLFORK_DAX --host-id 0 --format --max-hosts 2 >/dev/null && faas_bench -n $CONC $SIZES" |
+		tee "$OUT/$b.log"
+	[ "${PIPESTATUS[0]}" = 0 ] || die "bench on $b failed (log: $OUT/$b.log)"
+done
+python3 "$ROOT/bench/report.py" --machine "$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$OUT"/*.log
+info "results in $OUT (results.json, bench.svg); bench/report.py --readme $OUT/*.log updates the README"
