@@ -140,8 +140,12 @@ static int clone_policy(const struct work *w)
 	if (st.leaves == 0 || st.faults == 0)
 		return 41;
 	switch (st.policy) {
-	case CXLFORK_POLICY_MOW:	/* dirty pages local up front, the rest from the pool */
-		if (st.prefetched_pages < ANON_PAGES || st.pool_pages == 0)
+	case CXLFORK_POLICY_MOW:
+		/* Dirty pages in writable VMAs local at their leaf's first
+		 * fault, the rest from the pool: every anonymous page here was
+		 * written (by the workload, or by the harness before its fork),
+		 * so all of them are local; none is copied in the restore call. */
+		if (st.prefetched_pages < ANON_PAGES || st.local_pages != st.prefetched_pages)
 			return 42;
 		break;
 	case CXLFORK_POLICY_MOA:	/* every touched page local, none from the pool */

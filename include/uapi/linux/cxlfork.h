@@ -296,7 +296,7 @@ struct cxlfork_clone_stat {
 	__u64 restore_ns;	/* out: time inside the RESTORE call */
 	__u64 pool_pages;	/* out: pages mapped from the pool (zero copy) */
 	__u64 local_pages;	/* out: pages copied to local memory by the policy */
-	__u64 prefetched_pages;	/* out: of which copied at restore (MoW dirty pages) */
+	__u64 prefetched_pages;	/* out: of which MoW copied as dirty (at their leaf's first fault) */
 	__u64 zero_pages;	/* out: faults on pages the image does not hold (zero) */
 	__u64 file_pages;	/* out: ... (read from the reopened file) */
 	__u64 faults;		/* out: faults taken by the clone's mappings */

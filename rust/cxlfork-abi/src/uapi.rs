@@ -319,7 +319,7 @@ pod_struct! {
         pub pool_pages: u64,
         /// Out: pages copied local by the policy.
         pub local_pages: u64,
-        /// Out: of which at restore.
+        /// Out: of which MoW copied as dirty (at their leaf's first fault).
         pub prefetched_pages: u64,
         /// Out: zero-fill faults.
         pub zero_pages: u64,
