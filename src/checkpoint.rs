@@ -196,14 +196,22 @@ fn collect(mm: &MmReadGuard<'_>, mut c: Collected, fork_only: bool, path: &mut [
                 continue;
             }
             let mut mapped = 0u64;
+            // The VMA holding each entry's address: addresses only grow.
+            let mut k = c.vmas.partition_point(|v| v.end <= block);
             for (i, e) in entries.iter_mut().enumerate() {
                 let a = block + i as u64 * PAGE_SIZE;
-                let keep = pte::maps_frame(*e) && !target::is_zero_page(*e) && vma_index(&c.vmas, a).is_some_and(|k| copies(&c.vmas[k]));
+                while k < c.vmas.len() && c.vmas[k].end <= a {
+                    k += 1;
+                }
+                let keep = k < c.vmas.len()
+                    && c.vmas[k].start <= a
+                    && copies(&c.vmas[k])
+                    && pte::maps_frame(*e)
+                    && !target::is_zero_page(*e);
                 if !keep {
                     *e = 0;
                     continue;
                 }
-                let k = vma_index(&c.vmas, a).ok_or(EINVAL)?;
                 c.vmas[k].pages += 1;
                 if c.vmas[k].kind == vma_kind::FILE_PRIVATE {
                     c.file_pages += 1;
