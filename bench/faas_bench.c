@@ -30,6 +30,11 @@
  * `cxlfork-ctl restore --count N` and N fork children: time until all
  * served a request (clones per second) and Pss per clone.
  *
+ * Where the guest has CRIU (/usr/sbin/criu: make bench's kernel and root
+ * tree), the same function is also dumped by `criu dump` and restored by
+ * `criu restore -d` (criu_peer): dump time and image bytes, restore time,
+ * restore to the end of the first request, steady requests, Rss and Pss.
+ *
  * Every figure is printed in a table and as one JSON object per line
  * ("BENCH {...}"), which scripts/bench.sh collects.
  */
@@ -42,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -228,6 +234,54 @@ static int function_main(size_t mb, int thp)
 	return 0;
 }
 
+/*
+ * The same function for CRIU, which cannot take the driver's pipes along:
+ * a session of its own, stdio on /dev/null, requests by SIGUSR1, each
+ * answered by CRIU_DIR/done ("n t_done us", written whole by a rename).
+ */
+#define CRIU "/usr/sbin/criu"
+#define CRIU_DIR "/tmp/fbc"
+static volatile sig_atomic_t go;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static int criu_function_main(size_t mb, int thp)
+{
+	struct fn f;
+	sigset_t block, old;
+	FILE *o;
+
+	fn_init(&f, mb, thp);
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	o = fopen(CRIU_DIR "/ready", "w");
+	if (!o)
+		return 1;
+	fclose(o);
+	for (int n = 1;; n++) {
+		double t0, t1;
+
+		while (!go)
+			sigsuspend(&old);
+		go = 0;
+		t0 = now_us();
+		fn_request(&f, n);
+		t1 = now_us();
+		o = fopen(CRIU_DIR "/done.tmp", "w");
+		if (!o)
+			return 1;
+		fprintf(o, "%d %.0f %.1f\n", n, t1, t1 - t0);
+		fclose(o);
+		rename(CRIU_DIR "/done.tmp", CRIU_DIR "/done");
+	}
+}
+
 /* ---- the driver ---- */
 
 struct proc {
@@ -376,7 +430,7 @@ static double plain_copy_us(size_t len)
 	 * its large-copy path: rep movsb, which TCG runs slowly) and one per
 	 * page (its vector loop).
 	 */
-	for (int r = 0; r < 4; r++) {
+	for (int r = 0; r < 2; r++) {
 		double t0 = now_us(), t;
 
 		if (r & 1) {
@@ -554,12 +608,147 @@ static void one(size_t mb, int thp, const int *concs, int nconc)
 		fprintf(stderr, "faas_bench: could not remove image %s\n", id);
 }
 
+/* Waits (up to 600 s) for path to exist. */
+static int wait_file(const char *path)
+{
+	for (int i = 0; i < 60000; i++) {
+		if (!access(path, F_OK))
+			return 0;
+		usleep(10000);
+	}
+	fprintf(stderr, "faas_bench: no %s\n", path);
+	return -1;
+}
+
+/*
+ * One request of the CRIU function pid: when this process saw its answer
+ * (its own clock, polled every 0.2 ms: CRIU restores a process into a time
+ * namespace whose clocks go on from the dump, so the function's times are
+ * not ours) and how long the request took; 0, or -1.
+ */
+static int criu_request(pid_t pid, double *t_done, double *us)
+{
+	double t_fn;
+	FILE *f;
+	int n, ok;
+
+	unlink(CRIU_DIR "/done");
+	kill(pid, SIGUSR1);
+	for (int i = 0; access(CRIU_DIR "/done", F_OK); i++) {
+		if (i == 3000000) {
+			fprintf(stderr, "faas_bench: no answer from the CRIU function %d\n", pid);
+			return -1;
+		}
+		usleep(200);
+	}
+	*t_done = now_us();
+	f = fopen(CRIU_DIR "/done", "r");
+	ok = f && fscanf(f, "%d %lf %lf", &n, &t_fn, us) == 3;
+	if (f)
+		fclose(f);
+	return ok ? 0 : -1;
+}
+
+/* Runs a criu command line (its log in the images folder); its status. */
+static int criu(const char *args, double *us)
+{
+	char cmd[512];
+	double t0 = now_us();
+	int r;
+
+	snprintf(cmd, sizeof(cmd), CRIU " %s -D " CRIU_DIR "/img >/dev/null 2>&1", args);
+	r = system(cmd);
+	*us = now_us() - t0;
+	if (r) {
+		fprintf(stderr, "faas_bench: '%s' failed; its log:\n", cmd);
+		if (system("tail -15 " CRIU_DIR "/img/*.log >&2"))
+			;
+	}
+	return r;
+}
+
+/*
+ * CRIU beside cxlfork: the same function dumped by `criu dump` (images in
+ * this guest's tmpfs: RAM, not the pool) and restored by `criu restore -d`
+ * (the restored process keeps its pid: one at a time), once not measured.
+ */
+static void criu_peer(size_t mb, int thp)
+{
+	double dump_us, restore_us = 0, t_done, us, steady = 0, first = 0;
+	long long bytes = 0;
+	long rss, pss;
+	char a[32], b[8], line[256];
+	pid_t pid;
+	FILE *f;
+
+	if (access(CRIU, X_OK))
+		return;
+	if (system("rm -rf " CRIU_DIR " && mkdir -p " CRIU_DIR "/img"))
+		die("mkdir " CRIU_DIR);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		setsid();
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		snprintf(a, sizeof(a), "%zu", mb);
+		snprintf(b, sizeof(b), "%d", thp);
+		execl(self, self, "cfunc", a, b, (char *)NULL);
+		_exit(127);
+	}
+	if (wait_file(CRIU_DIR "/ready") || criu_request(pid, &t_done, &us))
+		exit(1);
+	snprintf(line, sizeof(line), "dump -t %d -o dump.log", pid);
+	if (criu(line, &dump_us)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	waitpid(pid, NULL, 0);
+	f = popen("cat " CRIU_DIR "/img/pages-*.img | wc -c", "r");
+	if (f && fgets(line, sizeof(line), f))
+		bytes = atoll(line);
+	if (f)
+		pclose(f);
+	for (int r = 0; r < 2; r++) {
+		double t0 = now_us();
+
+		if (criu("restore -d -o restore.log", &restore_us) || criu_request(pid, &t_done, &us))
+			exit(1);
+		first = t_done - t0;
+		if (r == 1)
+			break;
+		kill(pid, SIGKILL);	/* the restored process is ours: we are a subreaper */
+		waitpid(pid, NULL, 0);
+	}
+	for (int i = 0; i < STEADY; i++) {
+		if (criu_request(pid, &t_done, &us))
+			exit(1);
+		steady += us / STEADY;
+	}
+	rss = rollup_kb(pid, "Rss");
+	pss = rollup_kb(pid, "Pss");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	emit("synthetic", mb, thp, "criu",
+	     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld, \"dump_us\": %.1f, \"image_bytes\": %lld",
+	     restore_us, first, steady, rss, pss, dump_us, bytes);
+	printf("%5zu MiB thp=%d %-5s restore %8.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB  (dump %.1f ms, %lld MiB of images in tmpfs)\n",
+	       mb, thp, "criu", restore_us / 1e3, first / 1e3, steady / 1e3, rss, pss, dump_us / 1e3, bytes >> 20);
+}
+
 int main(int argc, char **argv)
 {
 	int thps[2] = { 1, 0 }, nthp = 2, concs[16], nconc = 0, opt;
 
 	if (argc == 4 && !strcmp(argv[1], "func"))
 		return function_main(strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "cfunc"))
+		return criu_function_main(strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	/* Processes CRIU restores (-d) become ours when criu exits. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0)
 		die("readlink");
 	backend = getenv("CXLFORK_POOL_BACKEND") ? getenv("CXLFORK_POOL_BACKEND") : "cxl";
@@ -584,8 +773,10 @@ int main(int argc, char **argv)
 	printf("# faas_bench: pool backend %s; synthetic function (72%% init-only, 23%% read-only, 5%% read-write anonymous memory)\n",
 	       backend);
 	for (int t = 0; t < nthp; t++)
-		for (int a = optind; a < argc; a++)
+		for (int a = optind; a < argc; a++) {
 			one(strtoul(argv[a], NULL, 0), thps[t], t == 0 && a == optind ? concs : NULL,
 			    t == 0 && a == optind ? nconc : 0);
+			criu_peer(strtoul(argv[a], NULL, 0), thps[t]);
+		}
 	return 0;
 }

@@ -55,23 +55,36 @@ def ratio(a, b):
 
 def table(by, conc):
     out = []
+    order = lambda kv: (kv[0][2] == 0, kv[0][1])
     for backend in sorted({k[0] for k in by}, key=lambda b: (b != "nvdimm", b)):
+        rows = [(k, m) for k, m in sorted(by.items(), key=order) if k[0] == backend and "fork" in m]
         out.append(f"**{LABEL.get(backend, backend)}**\n")
-        out.append("| MiB | THP | fork() ms | restore ms MoW / MoA / HT (x fork) | cold start ms | first request done ms: fork / MoW / cold | steady request: MoW / HT (x fork child) | Pss kB: fork child / MoW / MoA / HT | checkpoint ms vs plain copy | pool MiB |")
-        out.append("| ---: | :-: | ---: | --- | ---: | --- | --- | --- | --- | ---: |")
-        for (b, mb, thp), m in sorted(by.items(), key=lambda kv: (kv[0][2] == 0, kv[0][1])):
-            if b != backend or "fork" not in m:
-                continue
-            f, cold, ck = m["fork"], m.get("cold"), m.get("checkpoint")
+        out.append("| MiB | THP | fork() ms | restore ms: MoW / MoA / HT | MoW vs fork() | CRIU restore ms | CRIU vs MoW | cold start ms | first request done ms: fork / MoW / CRIU / cold |")
+        out.append("| ---: | :-: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+        for (b, mb, thp), m in rows:
+            f, cold, cr = m["fork"], m.get("cold"), m.get("criu")
             pol = [m[p] for p in POLICIES if p in m]
-            rest = " / ".join(f"{ms(p['restore_us'])}" for p in pol)
-            rest += " (" + " / ".join(ratio(p["restore_us"], f["restore_us"]) for p in pol) + ")"
-            first = f"{ms(f['first_us'])} / {ms(m['mow']['first_us']) if 'mow' in m else '-'} / {ms(cold['first_us']) if cold else '-'}"
-            steady = " / ".join(ratio(m[p]["steady_us"], f["steady_us"]) for p in ("mow", "ht") if p in m)
-            pss = " / ".join([str(f["pss_kb"])] + [str(p["pss_kb"]) for p in pol])
+            mow = m.get("mow")
+            out.append("| " + " | ".join([
+                str(mb), "on" if thp else "off", ms(f["restore_us"]),
+                " / ".join(ms(p["restore_us"]) for p in pol),
+                ratio(mow["restore_us"], f["restore_us"]) if mow else "-",
+                ms(cr["restore_us"]) if cr else "-",
+                ratio(cr["restore_us"], mow["restore_us"]) if cr and mow else "-",
+                ms(cold["start_us"]) if cold else "-",
+                " / ".join(ms(x["first_us"]) if x else "-" for x in (f, mow, cr, cold)),
+            ]) + " |")
+        out.append("")
+        out.append("| MiB | THP | steady request vs fork child: MoW / HT / CRIU | Pss kB after 6 requests: fork child / MoW / MoA / HT / CRIU | checkpoint ms vs plain copy | CRIU dump ms | pool MiB / CRIU images MiB |")
+        out.append("| ---: | :-: | --- | --- | --- | ---: | --- |")
+        for (b, mb, thp), m in rows:
+            f, ck, cr = m["fork"], m.get("checkpoint"), m.get("criu")
+            steady = " / ".join(ratio(m[p]["steady_us"], f["steady_us"]) if p in m else "-" for p in ("mow", "ht", "criu"))
+            pss = " / ".join(str(x["pss_kb"]) if x else "-" for x in (f, m.get("mow"), m.get("moa"), m.get("ht"), cr))
             ckpt = f"{ms(ck['ckpt_us'])} vs {ms(ck['copy_us'])} ({ratio(ck['ckpt_us'], ck['copy_us'])})" if ck and ck["copy_us"] > 0 else "-"
-            pool = f"{ck['pool_bytes'] / 2**20:.0f}" if ck else "-"
-            out.append(f"| {mb} | {'on' if thp else 'off'} | {ms(f['restore_us'])} | {rest} | {ms(cold['start_us']) if cold else '-'} | {first} | {steady} | {pss} | {ckpt} | {pool} |")
+            sizes = f"{ck['pool_bytes'] / 2**20:.0f}" if ck else "-"
+            sizes += f" / {cr['image_bytes'] / 2**20:.0f}" if cr else ""
+            out.append(f"| {mb} | {'on' if thp else 'off'} | {steady} | {pss} | {ckpt} | {ms(cr['dump_us']) if cr else '-'} | {sizes} |")
         cs = [c for c in conc if c["backend"] == backend]
         if cs:
             out.append("")
@@ -88,7 +101,7 @@ def svg(by):
     latency vs footprint (log y), and Pss per clone vs footprint."""
     backends = sorted({k[0] for k in by}, key=lambda b: (b != "nvdimm", b))
     W, H, PW, PH, ML, MT = 1100, 330 * max(1, len(backends)) + 40, 420, 230, 70, 40
-    colors = {"fork": "#444", "cold": "#999", "mow": "#1f77b4", "moa": "#2ca02c", "ht": "#d62728"}
+    colors = {"fork": "#444", "fork()": "#444", "cold": "#999", "mow": "#1f77b4", "moa": "#2ca02c", "ht": "#d62728", "criu": "#ff7f0e"}
     import math
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
              '<rect width="100%" height="100%" fill="white"/>']
@@ -142,6 +155,9 @@ def svg(by):
                     mem.setdefault(p, []).append((mb, m[p]["pss_kb"] / 1024))
             if "mow" in m:
                 lat.setdefault("mow first request", []).append((mb, m["mow"]["first_us"] / 1e3))
+            if "criu" in m:
+                lat.setdefault("criu restore", []).append((mb, m["criu"]["restore_us"] / 1e3))
+                mem.setdefault("criu", []).append((mb, m["criu"]["pss_kb"] / 1024))
         panel(ML, y0, f"{b}: latency (THP on)", lat, "ms (log)", True)
         panel(ML + PW + 190, y0, f"{b}: local memory per process after 6 requests", mem, "Pss MiB", False)
     parts.append("</svg>")

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # make bench: the paper's comparison (bench/faas_bench.c) in one guest run
-# per pool backend, each figure next to its baseline from the same run.
+# per pool backend, each figure next to its baseline from the same run:
+# cold start, fork(), CRIU (trixie's criu 4.x: build/runtimes/criu) and
+# cxlfork, on the bench kernel (distro + kernel/bench.config, what CRIU
+# needs; criu's feature probe also wants the loopback interface up).
 #
 #   BENCH_BACKENDS="nvdimm cxl"   which backends (default both)
 #   BENCH_SIZES="16 64 256 512"   footprints in MiB
@@ -16,18 +19,21 @@ BACKENDS=${BENCH_BACKENDS:-nvdimm cxl}
 SIZES=${BENCH_SIZES:-16 64 256 512}
 CONC=${BENCH_CONC:-1,10,50}
 mkdir -p "$OUT/bin"
-"$ROOT/scripts/build-kernel.sh" distro
-"$ROOT/scripts/build-module.sh" distro
+# The bench kernel: distro + what CRIU needs (kernel/bench.config).
+"$ROOT/scripts/build-kernel.sh" bench
+"$ROOT/scripts/build-module.sh" bench
 "$ROOT/scripts/build-tools.sh"
+"$ROOT/scripts/build-runtimes.sh" criu
 run_step "bench: build" make -s -C "$ROOT/bench" ROOT="$ROOT" OUTPUT="$OUT/bin"
-"$ROOT/scripts/build-initramfs.sh" distro
+"$ROOT/scripts/build-initramfs.sh" bench
 for b in $BACKENDS; do
 	# The CXL window holds at most 4 GiB; two host slots leave room for a
 	# 512 MiB image in host 0's and for the plain copy in host 1's.
 	size=4G; [ "$b" = nvdimm ] && size=6G
 	step "bench: pool backend $b (footprints $SIZES MiB; THP on, then off)"
-	"$ROOT/qemu/run" --pool-backend "$b" --pool-size $size --mem 3G --timeout 3600 --include "$OUT/bin" -- \
-		"cxlfork-ctl pool detach && cxlfork-ctl pool attach --dax \$CXLFORK_DAX --host-id 0 --format --max-hosts 2 >/dev/null && faas_bench -n $CONC $SIZES" |
+	"$ROOT/qemu/run" --kernel bench --pool-backend "$b" --pool-size $size --mem 3G --timeout 5400 \
+		--root "$ROOT/build/runtimes/criu" --include "$OUT/bin" -- \
+		"ip link set lo up && cxlfork-ctl pool detach && cxlfork-ctl pool attach --dax \$CXLFORK_DAX --host-id 0 --format --max-hosts 2 >/dev/null && faas_bench -n $CONC $SIZES" |
 		tee "$OUT/$b.log"
 	[ "${PIPESTATUS[0]}" = 0 ] || die "bench on $b failed (log: $OUT/$b.log)"
 done

@@ -54,36 +54,19 @@ qemu() {
 	info "$(qemu-system-x86_64 --version | head -1)"
 }
 
-# Private apt state for trixie-backports: downloads only, never installs.
-PAPT=$CACHE/apt-trixie
-papt_opts() {
-	echo "-o Dir::Etc::SourceList=$PAPT/sources.list -o Dir::Etc::SourceParts=$PAPT/empty" \
-	     "-o Dir::State::Lists=$PAPT/lists -o Dir::Etc::Preferences=/dev/null" \
-	     "-o Dir::Etc::PreferencesParts=$PAPT/empty -o Dir::Cache=$PAPT/cache" \
-	     "-o APT::Sandbox::User=root"
-}
-papt_update() {
-	mkdir -p "$PAPT/lists/partial" "$PAPT/cache/archives/partial" "$PAPT/empty"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie-backports main" > "$PAPT/sources.list"
-	if [ -z "$(ls "$PAPT/lists" 2>/dev/null | grep -v partial)" ] || [ -n "${REFRESH:-}" ]; then
-		# shellcheck disable=SC2046
-		apt-get $(papt_opts) update -qq
-	fi
-}
-
 downloads() {
 	local dl=$CACHE/downloads rv ver deb
 	mkdir -p "$dl"
 	rv=$(rustc --version | awk '{print $2}')
 	# rust-src for exactly this rustc.
 	if [ ! -d "$CACHE/rust-src-$rv/usr/lib/rustlib/src/rust/library" ]; then
-		papt_update
+		papt_update trixie-backports
 		# shellcheck disable=SC2046
-		ver=$(apt-cache $(papt_opts) madison rust-src | awk -F'|' '{gsub(/ /,"",$2); print $2}' | grep "^${rv}+" | head -1)
+		ver=$(apt-cache $(papt_opts trixie-backports) madison rust-src | awk -F'|' '{gsub(/ /,"",$2); print $2}' | grep "^${rv}+" | head -1)
 		[ -n "$ver" ] || die "no rust-src ${rv}+* in trixie-backports (rustc is $rv)"
 		info "rust-src $ver"
 		# shellcheck disable=SC2046
-		(cd "$dl" && apt-get $(papt_opts) download -qq "rust-src=$ver")
+		(cd "$dl" && apt-get $(papt_opts trixie-backports) download -qq "rust-src=$ver")
 		deb=$(ls "$dl"/rust-src_*"${rv}"*.deb | head -1)
 		rm -rf "$CACHE/rust-src-$rv.tmp" && dpkg -x "$deb" "$CACHE/rust-src-$rv.tmp"
 		mv "$CACHE/rust-src-$rv.tmp" "$CACHE/rust-src-$rv"
@@ -94,9 +77,9 @@ downloads() {
 	# linux-source-7.3: the newest the mirror offers, downloaded once.
 	deb=$(ls "$dl"/linux-source-7.3_*.deb 2>/dev/null | sort -V | tail -1 || true)
 	if [ -z "$deb" ]; then
-		papt_update
+		papt_update trixie-backports
 		# shellcheck disable=SC2046
-		(cd "$dl" && apt-get $(papt_opts) download -qq linux-source-7.3)
+		(cd "$dl" && apt-get $(papt_opts trixie-backports) download -qq linux-source-7.3)
 		deb=$(ls "$dl"/linux-source-7.3_*.deb | sort -V | tail -1)
 	fi
 	info "$(basename "$deb")"
@@ -116,14 +99,14 @@ downloads() {
 	# Debian's own .config for this kernel (from its amd64 headers package,
 	# 2 MB): the distro flavour is checked against it.
 	if [ ! -f "$CACHE/debian-kernel.config" ]; then
-		papt_update
+		papt_update trixie-backports
 		local pkg
 		# shellcheck disable=SC2046
-		pkg=$(apt-cache $(papt_opts) search '^linux-headers-7\.3\..*-amd64$' | awk '{print $1}' | grep -v -e cloud -e rt- | sort -V | tail -1)
+		pkg=$(apt-cache $(papt_opts trixie-backports) search '^linux-headers-7\.3\..*-amd64$' | awk '{print $1}' | grep -v -e cloud -e rt- | sort -V | tail -1)
 		[ -n "$pkg" ] || die "no linux-headers-7.3.*-amd64 in trixie-backports"
 		info "$pkg (Debian's kernel config)"
 		# shellcheck disable=SC2046
-		(cd "$dl" && apt-get $(papt_opts) download -qq "$pkg")
+		(cd "$dl" && apt-get $(papt_opts trixie-backports) download -qq "$pkg")
 		rm -rf "$CACHE/deb-headers.tmp" && dpkg -x "$(ls "$dl/${pkg}"_*.deb | tail -1)" "$CACHE/deb-headers.tmp"
 		cp "$(find "$CACHE/deb-headers.tmp" -name .config | head -1)" "$CACHE/debian-kernel.config"
 		rm -rf "$CACHE/deb-headers.tmp"

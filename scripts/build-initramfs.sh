@@ -2,7 +2,7 @@
 # Build the guest's base initramfs: busybox, the module, cxlfork-ctl, the
 # kselftests and the guest init. qemu/run appends a per-run overlay to it.
 source "$(dirname "$0")/lib.sh"
-# scripts/build-initramfs.sh [distro|debug]: the module of that kernel flavour.
+# scripts/build-initramfs.sh [distro|debug|bench]: the module of that kernel flavour.
 FL=${1:-$FLAVOUR}
 OUT=$ROOT/build
 KO=$(flavour_out "$FL")/module/cxlfork.ko

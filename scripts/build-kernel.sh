@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a guest kernel flavour (Rust enabled):
 #
-#   scripts/build-kernel.sh [distro|debug]      (default: distro)
+#   scripts/build-kernel.sh [distro|debug|bench]   (default: distro)
 #
 #   distro  tinyconfig + kernel/base.config + kernel/distro.config, gcc: a
 #           kernel whose process and security semantics are Debian's own
@@ -9,6 +9,8 @@
 #   debug   the same + kernel/debug.config (lockdep, KASAN, kmemleak, kfence,
 #           DEBUG_VM, page-table check...), built with clang (Rust + KASAN
 #           needs CC_IS_CLANG)
+#   bench   distro + kernel/bench.config (what CRIU needs: make bench runs it
+#           beside cxlfork)
 #
 # The build directory is keyed by flavour, kernel version and rustc version;
 # a stamp holds the hash of the fragments. With all unchanged and a bzImage
@@ -16,12 +18,13 @@
 source "$(dirname "$0")/lib.sh"
 
 FLAVOUR=${1:-distro}
-case $FLAVOUR in distro|debug) ;; *) die "unknown kernel flavour '$FLAVOUR' (distro or debug)" ;; esac
+case $FLAVOUR in distro|debug|bench) ;; *) die "unknown kernel flavour '$FLAVOUR' (distro, debug or bench)" ;; esac
 KSRC=$(kernel_src)
 KV=$(cat "$CACHE/kernel-version")
 RV=$(rustc --version | awk '{print $2}')
 FRAGS=("$ROOT/kernel/base.config" "$ROOT/kernel/distro.config")
 [ "$FLAVOUR" = debug ] && FRAGS+=("$ROOT/kernel/debug.config")
+[ "$FLAVOUR" = bench ] && FRAGS+=("$ROOT/kernel/bench.config")
 KB=$CACHE/kbuild-$FLAVOUR-$KV-rustc$RV
 KEY="$FLAVOUR $KV rustc-$RV $(cat "${FRAGS[@]}" | sha256sum | cut -c1-16)"
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build cxlfork.ko against a cached kernel build (CLIPPY=1 to lint it).
-#   scripts/build-module.sh [distro|debug]    -> build/<flavour>/module/cxlfork.ko
+#   scripts/build-module.sh [distro|debug|bench]    -> build/<flavour>/module/cxlfork.ko
 # KDIR=<kernel build dir> builds against another kernel tree (output in the
 # checkout, as a plain out-of-tree build).
 source "$(dirname "$0")/lib.sh"

@@ -2,7 +2,8 @@
 # Build guest root trees of real, dynamically linked Debian runtimes, for the
 # real-runtime tests (qemu/run --root build/runtimes/NAME).
 #
-#   scripts/build-runtimes.sh [NAME...]     NAME: python3 perl node go (default: all)
+#   scripts/build-runtimes.sh [NAME...]     NAME: python3 perl node go criu
+#                                           (default: all but criu)
 #
 # For each runtime: the bookworm .debs of the runtime and of every library
 # package it depends on (Depends/PreDepends, first alternatives, lib*
@@ -21,16 +22,20 @@
 # (qemu/run --include build/runtimes/tests).
 #
 # Adding a runtime: a runtime_pkgs_NAME variable (its root packages) and a
-# runtime_files_NAME function, listed in ALL_RUNTIMES. go is different: its
+# runtime_files_NAME function, listed in ALL_RUNTIMES (or, for the bench's
+# tools, BENCH_TREES); runtime_suite_NAME takes its packages from a newer
+# Debian suite through a private apt state (scripts/lib.sh: papt_opts). go is different: its
 # tree is one static program (tests/runtimes/gofunc.go) built here with
 # Debian's Go toolchain (golang-1.19-go and -src, unpacked in the cache).
 source "$(dirname "$0")/lib.sh"
 
 ALL_RUNTIMES="python3 perl node go"
+BENCH_TREES="criu"
 RT_CACHE=$CACHE/runtimes
 DEBS=$RT_CACHE/debs
 OUT=$ROOT/build/runtimes
 ARCH_LIB=usr/lib/x86_64-linux-gnu
+APT_OPTS=	# the system's apt state, or a private one (runtime_suite_NAME)
 mkdir -p "$DEBS" "$OUT"
 
 # --- the runtimes ------------------------------------------------------------
@@ -83,6 +88,15 @@ runtime_files_node() {
 	echo usr/share/nodejs
 }
 
+# CRIU, the bench's peer (make bench): trixie's criu 4.x, which knows 7.x's
+# [vvar_vclock] (bookworm's 3.17 needs the vdso turned off). Its tree has
+# trixie's libc: put it after any bookworm tree (glibc runs older programs).
+runtime_pkgs_criu="criu"
+runtime_suite_criu=trixie
+runtime_files_criu() {
+	echo usr/sbin/criu
+}
+
 # Go: the toolchain that builds gofunc (not part of the guest tree).
 GO_PKGS="golang-1.19-go golang-1.19-src"
 
@@ -99,7 +113,7 @@ package_closure() { # pkgs...
 		# First alternative of each Depends/PreDepends; only library packages.
 		while read -r p; do
 			[[ $p == lib* || $p == zlib* ]] && [[ $seen != *" $p "* ]] && [[ " ${next[*]} " != *" $p "* ]] && next+=("$p")
-		done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+		done < <(apt-cache $APT_OPTS depends --no-recommends --no-suggests --no-conflicts --no-breaks \
 				--no-replaces --no-enhances "${todo[@]}" 2>/dev/null |
 			awk '/^[^ ]/ { alt = 0; next }
 			     /^ *\|?(Pre)?Depends:/ {
@@ -113,7 +127,7 @@ package_closure() { # pkgs...
 
 # The .deb file names of the candidate versions (no download).
 deb_files() { # pkgs...
-	apt-get download --print-uris "$@" 2>/dev/null | awk '{ print $2 }' | sort
+	apt-get $APT_OPTS download --print-uris "$@" 2>/dev/null | awk '{ print $2 }' | sort
 }
 
 # Download the .debs (file names as deb_files prints them) not yet cached,
@@ -131,7 +145,7 @@ fetch_debs() { # deb files...
 	info "downloading: ${missing[*]}"
 	local opt=()
 	[ "$(id -u)" != 0 ] || opt=(-o APT::Sandbox::User=root)
-	(cd "$DEBS" && apt-get "${opt[@]}" download -q "${missing[@]}" >/dev/null) ||
+	(cd "$DEBS" && apt-get $APT_OPTS "${opt[@]}" download -q "${missing[@]}" >/dev/null) ||
 		die "apt-get download failed"
 }
 
@@ -153,7 +167,7 @@ unpack_debs() { # dir deb files...
 
 # ELF files of a tree (executables and shared objects).
 elf_files() { # dir
-	find "$1" -type f \( -path '*/bin/*' -o -name '*.so' -o -name '*.so.*' \) -print0 |
+	find "$1" -type f \( -path '*/bin/*' -o -path '*/sbin/*' -o -name '*.so' -o -name '*.so.*' \) -print0 |
 		while IFS= read -r -d '' f; do
 			[ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$f"
 		done
@@ -191,9 +205,13 @@ find_lib() { # soname
 
 build_tree() { # name
 	local name=$1 pkgs_var=runtime_pkgs_$1
-	[ -n "${!pkgs_var:-}" ] || die "unknown runtime $name (known: $ALL_RUNTIMES)"
-	local pkgs debs stamp=$OUT/.$name.stamp
-	U=$RT_CACHE/unpacked/$name T=$OUT/$name
+	[ -n "${!pkgs_var:-}" ] || die "unknown runtime $name (known: $ALL_RUNTIMES $BENCH_TREES)"
+	local pkgs debs stamp=$OUT/.$name.stamp suite_var=runtime_suite_$1
+	U=$RT_CACHE/unpacked/$name T=$OUT/$name APT_OPTS=
+	if [ -n "${!suite_var:-}" ]; then
+		papt_update "${!suite_var}"
+		APT_OPTS=$(papt_opts "${!suite_var}")
+	fi
 	mapfile -t pkgs < <(package_closure ${!pkgs_var})
 	mapfile -t debs < <(deb_files "${pkgs[@]}")
 	[ ${#debs[@]} -eq ${#pkgs[@]} ] && [ ${#debs[@]} -gt 0 ] ||
@@ -237,7 +255,15 @@ build_tree() { # name
 		done < <(elf_files "$T")
 	done
 	[ ${#missing[@]} -eq 0 ] || die "$name: libraries not in the packages: ${missing[*]}"
-	copy_path lib64/ld-linux-x86-64.so.2
+	# The program interpreter, /lib64/ld-linux-x86-64.so.2: a link in
+	# bookworm's libc6; trixie's (merged /usr) ships /usr/lib64's only.
+	if [ -e "$U/lib64/ld-linux-x86-64.so.2" ]; then
+		copy_path lib64/ld-linux-x86-64.so.2
+	else
+		copy_path usr/lib64/ld-linux-x86-64.so.2
+		mkdir -p "$T/lib64"
+		ln -sfn /usr/lib64/ld-linux-x86-64.so.2 "$T/lib64/ld-linux-x86-64.so.2"
+	fi
 
 	if declare -F "runtime_post_$name" >/dev/null; then "runtime_post_$name"; fi
 	echo "$want" > "$stamp"

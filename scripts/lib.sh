@@ -47,3 +47,32 @@ kernel_cc_flags() { [ "${1:-$FLAVOUR}" = debug ] && echo "CC=clang-19" || true; 
 # Where a flavour's module, initramfs and logs go.
 flavour_out() { echo "$ROOT/build/${1:-$FLAVOUR}"; }
 rust_lib_src() { cat "$CACHE/rust-src.path" 2>/dev/null || die "rust-src not prepared: run scripts/bootstrap.sh"; }
+
+# A private apt state for a Debian suite newer than the system's (trixie,
+# trixie-backports), under .cache/: downloads only, never installs. The
+# system's sources never see it: an install from trixie would replace the
+# system libc.
+papt_dir() { # suite
+	case $1 in
+		trixie-backports) echo "$CACHE/apt-trixie" ;;
+		*) echo "$CACHE/apt-$1-main" ;;
+	esac
+}
+papt_opts() { # suite
+	local d
+	d=$(papt_dir "$1")
+	echo "-o Dir::Etc::SourceList=$d/sources.list -o Dir::Etc::SourceParts=$d/empty" \
+	     "-o Dir::State::Lists=$d/lists -o Dir::Etc::Preferences=/dev/null" \
+	     "-o Dir::Etc::PreferencesParts=$d/empty -o Dir::Cache=$d/cache" \
+	     "-o APT::Sandbox::User=root"
+}
+papt_update() { # suite
+	local d
+	d=$(papt_dir "$1")
+	mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/empty"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $1 main" > "$d/sources.list"
+	if [ -z "$(ls "$d/lists" 2>/dev/null | grep -v partial)" ] || [ -n "${REFRESH:-}" ]; then
+		# shellcheck disable=SC2046
+		apt-get $(papt_opts "$1") update -qq
+	fi
+}
