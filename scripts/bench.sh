@@ -33,7 +33,7 @@ for b in $BACKENDS; do
 	step "bench: pool backend $b (footprints $SIZES MiB; THP on, then off)"
 	"$ROOT/qemu/run" --kernel bench --pool-backend "$b" --pool-size $size --mem 3G --timeout 5400 \
 		--root "$ROOT/build/runtimes/criu" --include "$OUT/bin" -- \
-		"ip link set lo up && cxlfork-ctl pool detach && cxlfork-ctl pool attach --dax \$CXLFORK_DAX --host-id 0 --format --max-hosts 2 >/dev/null && faas_bench -n $CONC $SIZES" |
+		"ip link set lo up && cxlfork-ctl pool detach && cxlfork-ctl pool attach --dax \$CXLFORK_DAX --host-id 0 --format --max-hosts 2 >/dev/null && faas_bench -n $CONC $SIZES && copy_probe 64" |
 		tee "$OUT/$b.log"
 	[ "${PIPESTATUS[0]}" = 0 ] || die "bench on $b failed (log: $OUT/$b.log)"
 done
