@@ -25,6 +25,9 @@ while :; do
 	i=$((i + 1)); [ $i -gt 200 ] && fail "no NVDIMM region after 20 s (is the nvdimm device present?)"
 	sleep 0.1
 done
+# The region's namespace and dax seed come from asynchronous probes that
+# the boot does not wait for: wait_probe does (as ndctl does).
+cat $N/ndbus*/wait_probe >/dev/null
 NS=$(basename "$(ls -d $N/$R/namespace*.0 2>/dev/null | head -1)")
 [ -n "$NS" ] && [ "$NS" != '*' ] || fail "region $R has no namespace"
 D=$(cat $N/$R/dax_seed)

@@ -6,8 +6,10 @@ const POLY: u32 = 0x82f6_3b78; // reflected 0x1EDC6F41
 /// is the CRC of byte `b` followed by `k` zero bytes. Eight bytes are then
 /// folded per step with eight lookups instead of eight dependent ones: the
 /// checksum of a leaf (4 KiB, checked at its first fault) or of an image's
-/// metadata (checked by every restore) costs about a quarter as much.
-const TABLES: [[u32; 256]; 8] = {
+/// metadata (checked by every restore) costs about a quarter as much. A
+/// `static`: indexed at run time, a `const` array could be copied (8 KiB)
+/// onto the stack wherever it is used, kernel stack included.
+static TABLES: [[u32; 256]; 8] = {
     let mut t = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
