@@ -566,17 +566,14 @@ TEST_F_TIMEOUT(rst, policies_same_results_different_shapes, 180)
 }
 
 /*
- * Pages written before a fork() are still dirty in the image: fork
- * write-protects them, and a kernel built with user shadow stacks (as
- * Debian's and this guest's) then keeps their Dirty bit in a software bit.
- * MoW copies dirty pages to local memory at their leaf's first fault: the
- * clone must find them local, not in the pool. Exit status of the clone:
- * 0, or 70 + what went wrong.
+ * Forks a child that runs setup(arg), checkpoints itself as name and sends
+ * its image id back. The child's clones exit with in_clone(arg), the
+ * original with in_original(arg) (NULL: 0); setup returns 0 or the status
+ * the child exits with. Returns the image id once the original exited 0.
  */
-#define DF_PAGES 64
-TEST_F_TIMEOUT(rst, dirty_before_fork_stays_dirty_for_mow, 120)
+static __u64 self_image(struct __test_metadata *_metadata, const char *name, int (*setup)(void *),
+			int (*in_clone)(void *), int (*in_original)(void *), void *arg)
 {
-	struct cxlfork_delete d = { .size = sizeof(d) };
 	int p[2], status;
 	__u64 id = 0;
 	pid_t pid;
@@ -586,45 +583,87 @@ TEST_F_TIMEOUT(rst, dirty_before_fork_stays_dirty_for_mow, 120)
 	pid = fork();
 	if (pid == 0) {
 		struct cxlfork_checkpoint c = { .size = sizeof(c) };
-		struct cxlfork_clone_stat st = { .size = sizeof(st) };
-		unsigned char *m = mmap(NULL, DF_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		volatile unsigned long sum = 0;
 		int fd, r;
-		pid_t q;
 
-		madvise(m, DF_PAGES * PAGE, MADV_NOHUGEPAGE);
-		memset(m, 0x5a, DF_PAGES * PAGE);
-		q = fork();
-		if (q == 0)
-			_exit(0);
-		waitpid(q, NULL, 0);
+		close(p[0]);
+		r = setup(arg);
+		if (r)
+			_exit(r);
 		fd = open(CXLFORK_DEV, O_RDWR);
+		snprintf(c.name, sizeof(c.name), "%s", name);
 		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
-		if (r == 0) {
-			if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
-				_exit(1);
-			_exit(0);
-		}
+		if (r > 0)
+			_exit(in_clone(arg));
 		if (r < 0)
-			_exit(2);
-		/* The clone: read every page, then ask where they came from. */
-		for (int i = 0; i < DF_PAGES; i++)
-			sum += m[i * PAGE];
-		if (sum != 0x5aUL * DF_PAGES)
-			_exit(71);
-		fd = open(CXLFORK_DEV, O_RDWR);
-		if (fd < 0 || ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
-			_exit(72);
-		printf("# clone: prefetched %llu local %llu pool %llu\n", (unsigned long long)st.prefetched_pages,
-		       (unsigned long long)st.local_pages, (unsigned long long)st.pool_pages);
-		fflush(stdout);
-		_exit(st.prefetched_pages >= DF_PAGES ? 0 : 73);
+			_exit(92);
+		if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
+			_exit(93);
+		_exit(in_original ? in_original(arg) : 0);
 	}
 	close(p[1]);
 	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
 	close(p[0]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_EXITED(0, status);
+	return id;
+}
+
+/*
+ * Pages written before a fork() are still dirty in the image: fork
+ * write-protects them, and a kernel built with user shadow stacks (as
+ * Debian's and this guest's) then keeps their Dirty bit in a software bit.
+ * MoW copies dirty pages to local memory at their leaf's first fault: the
+ * clone must find them local, not in the pool. Exit status of the clone:
+ * 0, or 70 + what went wrong.
+ */
+#define DF_PAGES 64
+
+/* Writes DF_PAGES pages, then forks a child that exits at once. */
+static int dirty_then_fork(void *arg)
+{
+	unsigned char **m = arg;
+	pid_t q;
+
+	*m = mmap(NULL, DF_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*m == MAP_FAILED)
+		return 70;
+	madvise(*m, DF_PAGES * PAGE, MADV_NOHUGEPAGE);
+	memset(*m, 0x5a, DF_PAGES * PAGE);
+	q = fork();
+	if (q == 0)
+		_exit(0);
+	waitpid(q, NULL, 0);
+	return 0;
+}
+
+/* The clone: read every page, then ask where they came from. */
+static int dirty_pages_local(void *arg)
+{
+	unsigned char *m = *(unsigned char **)arg;
+	struct cxlfork_clone_stat st = { .size = sizeof(st) };
+	volatile unsigned long sum = 0;
+	int fd;
+
+	for (int i = 0; i < DF_PAGES; i++)
+		sum += m[i * PAGE];
+	if (sum != 0x5aUL * DF_PAGES)
+		return 71;
+	fd = open(CXLFORK_DEV, O_RDWR);
+	if (fd < 0 || ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
+		return 72;
+	printf("# clone: prefetched %llu local %llu pool %llu\n", (unsigned long long)st.prefetched_pages,
+	       (unsigned long long)st.local_pages, (unsigned long long)st.pool_pages);
+	fflush(stdout);
+	return st.prefetched_pages >= DF_PAGES ? 0 : 73;
+}
+
+TEST_F_TIMEOUT(rst, dirty_before_fork_stays_dirty_for_mow, 120)
+{
+	struct cxlfork_delete d = { .size = sizeof(d) };
+	unsigned char *m = NULL;
+	__u64 id = self_image(_metadata, "dirty-fork", dirty_then_fork, dirty_pages_local, NULL, &m);
+
+	ASSERT_NE(0, id);
 	EXPECT_LE(DF_PAGES, inspect_num(id, "dirty_pages")) TH_LOG("the image lost the pages' Dirty bits");
 	EXPECT_EQ(0, restore_cmd(id, "--policy mow")) TH_LOG("the MoW clone did not find its dirty pages local (73)");
 	d.id = id;
@@ -955,44 +994,34 @@ static int many_vmas_clone(unsigned char *m)
 	return 0;
 }
 
+/* MANY_VMAS pages, every other one made writable (a VMA each). */
+static int many_vmas_setup(void *arg)
+{
+	unsigned char **m = arg;
+
+	*m = mmap(NULL, (size_t)MANY_VMAS * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*m == MAP_FAILED)
+		return 90;
+	for (int i = 0; i < MANY_VMAS; i += 2)
+		if (mprotect(*m + (size_t)i * PAGE, PAGE, PROT_READ | PROT_WRITE))
+			return 91;
+	for (int i = 0; i < MANY_VMAS; i += 200)
+		(*m)[(size_t)i * PAGE] = i / 200 + 1;
+	return 0;
+}
+
+static int many_vmas_check(void *arg)
+{
+	return many_vmas_clone(*(unsigned char **)arg);
+}
+
 TEST_F_TIMEOUT(rst, forty_thousand_vmas, 900)
 {
 	struct cxlfork_delete d = { .size = sizeof(d) };
-	int p[2], status;
-	__u64 id = 0;
-	pid_t pid;
+	unsigned char *m = NULL;
+	__u64 id = self_image(_metadata, "many-vmas", many_vmas_setup, many_vmas_check, many_vmas_check, &m);
 
-	ASSERT_EQ(0, pipe(p));
-	pid = fork();
-	if (pid == 0) {
-		struct cxlfork_checkpoint c = { .size = sizeof(c) };
-		unsigned char *m = mmap(NULL, (size_t)MANY_VMAS * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		int fd, r;
-
-		close(p[0]);
-		if (m == MAP_FAILED)
-			_exit(90);
-		for (int i = 0; i < MANY_VMAS; i += 2)
-			if (mprotect(m + (size_t)i * PAGE, PAGE, PROT_READ | PROT_WRITE))
-				_exit(91);
-		for (int i = 0; i < MANY_VMAS; i += 200)
-			m[(size_t)i * PAGE] = i / 200 + 1;
-		fd = open(CXLFORK_DEV, O_RDWR);
-		strcpy(c.name, "many-vmas");
-		r = ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c);
-		if (r > 0)
-			_exit(many_vmas_clone(m));
-		if (r < 0)
-			_exit(92);
-		if (write(p[1], &c.image_id, sizeof(c.image_id)) != sizeof(c.image_id))
-			_exit(93);
-		_exit(many_vmas_clone(m));
-	}
-	close(p[1]);
-	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
-	close(p[0]);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EXITED(0, status);
+	ASSERT_NE(0, id);
 	ASSERT_EQ(0, restore_cmd(id, "--policy mow"));
 	d.id = id;
 	ASSERT_EQ(0, xioctl(self->fd, CXLFORK_IOC_DELETE, &d));
