@@ -329,25 +329,27 @@ static char *ask(struct proc *p, const char *cmd, char *line, size_t n)
 
 struct report {
 	pid_t pid;
+	double t_fork;	/* a fork child's: when fork() was called (0 for a clone) */
 	double t_done, first, steady, restore;
 	long rss, pss;
 	unsigned long long local, pool;
 };
 
-/* Waits (up to 600 s) for a report line in path. */
+/*
+ * Waits (up to 600 s) for a report line in path: a fork child's starts
+ * with the time of its fork() call.
+ */
 static int read_report(const char *path, struct report *r, int fork_line)
 {
+	r->t_fork = 0;
 	for (int i = 0; i < 60000; i++) {
 		FILE *f = fopen(path, "r");
 		int ok = 0;
 
 		if (f) {
-			double t0;
-
-			ok = fork_line ? fscanf(f, "%lf %d %lf %lf %lf %ld %lf %llu %llu", &t0, &r->pid, &r->t_done, &r->first,
-						&r->steady, &r->rss, &r->restore, &r->local, &r->pool) == 9
-				       : fscanf(f, "%d %lf %lf %lf %ld %lf %llu %llu", &r->pid, &r->t_done, &r->first,
-						&r->steady, &r->rss, &r->restore, &r->local, &r->pool) == 8;
+			ok = (!fork_line || fscanf(f, "%lf", &r->t_fork) == 1) &&
+			     fscanf(f, "%d %lf %lf %lf %ld %lf %llu %llu", &r->pid, &r->t_done, &r->first, &r->steady,
+				    &r->rss, &r->restore, &r->local, &r->pool) == 8;
 			fclose(f);
 		}
 		if (ok) {
@@ -362,7 +364,8 @@ static int read_report(const char *path, struct report *r, int fork_line)
 
 /*
  * Kills a fork child or a clone and waits until its memory is gone (its
- * lease with it): it is not our child, so poll its state, up to 10 s.
+ * lease with it): poll its state, up to 10 s (a fork child is the
+ * function's, a clone ours only once its restorer has exited).
  */
 static void end(pid_t pid)
 {
@@ -491,17 +494,13 @@ static void one(size_t mb, int thp, const int *concs, int nconc)
 	if (read_report(OUTDIR "/fork-0", &r, 1))
 		exit(1);
 	{
-		double fork_us = strtod(line, NULL), t_fork0;
-		FILE *f = fopen(OUTDIR "/fork-0", "r");
+		double fork_us = strtod(line, NULL);
 
-		if (!f || fscanf(f, "%lf", &t_fork0) != 1)
-			die("fork report");
-		fclose(f);
 		emit("synthetic", mb, thp, "fork",
 		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld", fork_us,
-		     r.t_done - t_fork0, r.steady, r.rss, r.pss);
+		     r.t_done - r.t_fork, r.steady, r.rss, r.pss);
 		printf("%5zu MiB thp=%d %-5s fork() %9.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB\n",
-		       mb, thp, "fork", fork_us / 1e3, (r.t_done - t_fork0) / 1e3, r.steady / 1e3, r.rss, r.pss);
+		       mb, thp, "fork", fork_us / 1e3, (r.t_done - r.t_fork) / 1e3, r.steady / 1e3, r.rss, r.pss);
 		end(r.pid);
 	}
 
@@ -571,22 +570,13 @@ static void one(size_t mb, int thp, const int *concs, int nconc)
 		snprintf(cmd, sizeof(cmd), "f %d", n);
 		ask(&fn, cmd, line, sizeof(line));
 		for (int i = 0; i < n; i++) {
-			double tf0;
-			FILE *f;
-
 			snprintf(cmd, sizeof(cmd), OUTDIR "/fork-%d", i);
 			if (read_report(cmd, &rs[i], 1))
 				exit(1);
-			f = fopen(cmd, "r");
-			if (!f || fscanf(f, "%lf", &tf0) != 1)
-				die("fork report");
-			fclose(f);
 			if (i == 0 || rs[i].t_done > fork_last)
 				fork_last = rs[i].t_done;
-			if (i == 0)
-				t0 = tf0;
 		}
-		fork_last -= t0;
+		fork_last -= rs[0].t_fork;
 		for (int i = 0; i < n; i++) {
 			fork_pss += rollup_kb(rs[i].pid, "Pss") / (double)n;
 			end(rs[i].pid);
