@@ -41,7 +41,8 @@ check: setup
 demo: module tools
 	@scripts/demo.sh
 
-bench: module tools
+# make bench builds its own kernel flavour (bench), module, tools and trees.
+bench: setup
 	@scripts/bench.sh
 
 clippy: kernel
