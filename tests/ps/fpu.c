@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 		ps_say("ready %d", getpid());
 		fpu_wait(&m);
 		ps_usr1 = 0;
-		if (getpid() != ps_pid0)
+		if (ps_is_clone())
 			ps_became_clone(1);
 	} else if (ps_mode == PS_SELF) {
 		memset(&c, 0, sizeof(c));

@@ -23,9 +23,11 @@
  *                 them at the same paths: a restore reopens them by path).
  *
  * A process knows it is a clone by its pid (fork's way): getpid() differs
- * from the pid it had at set-up. A clone knows it runs on another host than
- * its original when its node name differs (the guests are cxl-hostN); the
- * original is told by PS_REMOTE=1.
+ * from the pid it had at set-up; or by its node name, which differs on
+ * another host than its original's (the guests are cxl-hostN), where the
+ * clone may get the original's pid number by chance (each host numbers its
+ * own pids). The original is told by PS_REMOTE=1 that its clone runs on
+ * another host.
  *
  * Output goes through write(2) (no stdio buffer a clone could inherit and
  * flush again). The verdict is the last line: "PASS", "FAIL <first
@@ -537,16 +539,28 @@ static int ps_count_threads(void)
 	return atoi(p + 8);
 }
 
-/* After the checkpoint, in the clone (or the fork child): who am I. */
-static void ps_became_clone(long nr)
+/* Running on another host than at set-up (see the top of this file). */
+static int ps_other_host(void)
 {
 	struct utsname u;
 
-	ps_clone = 1;
-	CHECK(nr > 0, "clone number %ld", nr);
-	CHECK(getpid() != ps_pid0, "the clone has the original's pid %d", ps_pid0);
 	uname(&u);
-	ps_remote = strcmp(u.nodename, ps_uts.nodename) != 0;
+	return strcmp(u.nodename, ps_uts.nodename) != 0;
+}
+
+/* After pid mode's wait: this process is a clone (not the original). */
+static int ps_is_clone(void)
+{
+	return getpid() != ps_pid0 || ps_other_host();
+}
+
+/* After the checkpoint, in the clone (or the fork child): who am I. */
+static void ps_became_clone(long nr)
+{
+	ps_clone = 1;
+	ps_remote = ps_other_host();
+	CHECK(nr > 0, "clone number %ld", nr);
+	CHECK(ps_remote || getpid() != ps_pid0, "the clone has the original's pid %d", ps_pid0);
 }
 
 static void ps_maybe_tamper(void)
@@ -572,7 +586,7 @@ static void ps_sync(void)
 	case PS_PID:
 		ps_say("ready %d", getpid());
 		ps_wait_usr1();
-		if (getpid() != ps_pid0)
+		if (ps_is_clone())
 			ps_became_clone(1);
 		break;
 	case PS_SELF:

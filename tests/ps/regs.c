@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 		sigprocmask(SIG_UNBLOCK, &s, NULL);
 		ps_say("ready %d", getpid());
 		r = regs_loop();
-		if (getpid() != ps_pid0)
+		if (ps_is_clone())
 			ps_became_clone(1);
 		report(r, "loop");
 		ps_say("# %s: %llu iterations", ps_role(), (unsigned long long)regs_ctr);

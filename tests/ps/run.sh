@@ -337,6 +337,21 @@ case_host0() {
 	esac
 }
 
+# aim_pid id: sets AIM to the pid the image's original had on host 0 and,
+# when that number is free here, has this host hand it out to the next
+# clone. Each host numbers its own pids, so a clone on another host may get
+# its original's number by chance; here it gets it whenever it can, and a
+# clone must still know itself from its original (ps.h: by its node name).
+# The restore forks cxlfork-ctl, which spawns cxlfork-restore, which
+# becomes the clone: the second pid after ns_last_pid (if that changes, it
+# just misses: SAME_PID counts the hits, printed at the end).
+SAME_PID=0
+aim_pid() {
+	AIM=$(cxlfork-ctl inspect "$1" --json 2>/dev/null | sed -n 's/^ *"pid": *\([0-9]*\).*/\1/p' | head -1)
+	[ -n "$AIM" ] && [ "$AIM" -gt 2 ] && [ ! -e "/proc/$AIM" ] &&
+		[ -w /proc/sys/kernel/ns_last_pid ] && echo $((AIM - 2)) > /proc/sys/kernel/ns_last_pid
+}
+
 case_host1() {
 	name="$1/$2/$3" d="$WORK/$1.$2.$3"
 	rm -rf "$d"; mkdir -p "$d"
@@ -351,7 +366,9 @@ case_host1() {
 	fi
 	ID=$(image_id "ps/$name")
 	if [ -n "$ID" ]; then
+		aim_pid "$ID"
 		run_clone "$ID" "$2" "$3" "$d"
+		[ "$CPID" != "$AIM" ] || SAME_PID=$((SAME_PID + 1))
 	elif has_image "skip/$name"; then
 		CVERDICT="SKIP on host 0"
 	else
@@ -403,5 +420,6 @@ for c in $CASES; do
 	fi
 done
 set_now
+[ $TWO = 0 ] || [ "$HOST" = 0 ] || echo "# $SAME_PID clones had their original's pid (its number on host 0)"
 echo "# $N cases, $FAILED failed, in $(((NOW - T0) / 1000)) s"
 [ $FAILED = 0 ]
