@@ -199,7 +199,7 @@ guest_suites() {
 	# and perl's restore is the same path without threads: one host covers
 	# them).
 	local rt2="RT_RUNTIMES='pythreads node go' " small=()
-	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq pkru threads events"
+	local ps2="anon manyvmas privfile sharedfile sharedanon mmops stack vdso regs fpu signals rlimits forkexec tid rseq rseq_v2 pkru threads events"
 	[ "$FL" != debug ] || small=(--pool-size 512M)
 	# The process-state suite: every aspect x by pid and by self x every
 	# policy in one guest (THP always, the distro default), a subset with

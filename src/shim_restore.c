@@ -725,6 +725,21 @@ void cxlfork_set_mm(const u64 *w, u32 auxv_words, const struct cxlfork_proc_stat
 		    X86_EFLAGS_SF | X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_OF | \
 		    X86_EFLAGS_RF | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
+/* An rseq area as sys_rseq would register it (rseq_length_valid()). */
+static bool rseq_area_valid(const struct cxlfork_task_state *s)
+{
+#ifdef CONFIG_RSEQ
+	if (s->rseq >= TASK_SIZE_MAX || s->rseq_len < 32 || s->rseq_len > PAGE_SIZE ||
+	    s->rseq_version < 1 || s->rseq_version > 2)
+		return false;
+	if (s->rseq_len == 32)
+		return IS_ALIGNED(s->rseq, 32);
+	return IS_ALIGNED(s->rseq, rseq_alloc_align()) && s->rseq_len >= offsetof(struct rseq, end);
+#else
+	return false;
+#endif
+}
+
 /*
  * Per-thread state an image may install into current: user segments,
  * canonical ip/sp/bases, an rseq area as sys_rseq would accept it, a robust
@@ -740,12 +755,8 @@ int cxlfork_task_check(const struct cxlfork_task_state *s)
 		return -EINVAL;
 	if (s->fs_base >= TASK_SIZE_MAX || s->gs_base >= TASK_SIZE_MAX)
 		return -EINVAL;
-	if (s->rseq) {
-		if (!IS_ENABLED(CONFIG_RSEQ) || s->rseq >= TASK_SIZE_MAX || s->rseq_len < 32 ||
-		    s->rseq_len > PAGE_SIZE || !IS_ALIGNED(s->rseq, 32) || s->rseq_version < 1 ||
-		    s->rseq_version > 2)
-			return -EINVAL;
-	}
+	if (s->rseq && !rseq_area_valid(s))
+		return -EINVAL;
 	if (s->robust_list && (s->robust_list >= TASK_SIZE_MAX || s->robust_len != sizeof(struct robust_list_head)))
 		return -EINVAL;
 	if (s->clear_child_tid >= TASK_SIZE_MAX)
@@ -884,12 +895,32 @@ void cxlfork_task_set(void *prepared)
 #ifdef CONFIG_RSEQ
 	rseq_reset(current);
 	if (s->rseq) {
-		/* As sys_rseq registers it; the kernel rewrites the area's ids
-		 * on the way out (rseq_force_update), in the clone's memory. */
-		current->rseq.usrptr = (struct rseq __user *)s->rseq;
+		struct rseq __user *area = (struct rseq __user *)s->rseq;
+
+		/*
+		 * As sys_rseq registers it (rseq_register()): the area's ids
+		 * as the kernel's cache now has them (uninitialised), and
+		 * the ABI version its length gives on this kernel. The
+		 * clone's copy of the area holds the original's ids, and an
+		 * ABI v2 registration (a length above 32: glibc 2.40 and
+		 * later) has the way out check them against the cache
+		 * before it writes the real ones: a mismatch is fatal
+		 * (SIGSEGV). The area is in the clone's memory, mapped by
+		 * now: a failed write (a pathological image) leaves the way
+		 * out to find the fault, as it would for the original.
+		 * rseq_cs stays: with user_irq the way out checks it against
+		 * the restored ip, as it would have for the original (a
+		 * thread stopped by an interrupt in a critical section
+		 * aborts it; one stopped in a system call is outside any).
+		 */
+		(void)(put_user(RSEQ_CPU_ID_UNINITIALIZED, &area->cpu_id_start) ||
+		       put_user(RSEQ_CPU_ID_UNINITIALIZED, &area->cpu_id) || put_user(0U, &area->node_id) ||
+		       put_user(0U, &area->mm_cid));
+		current->rseq.usrptr = area;
 		current->rseq.len = s->rseq_len;
 		current->rseq.sig = s->rseq_sig;
-		current->rseq.event.has_rseq = s->rseq_version;
+		current->rseq.event.has_rseq = IS_ENABLED(CONFIG_GENERIC_IRQ_ENTRY) && s->rseq_len > 32 ? 2 : 1;
+		current->rseq.event.user_irq = true;
 		rseq_force_update();
 	}
 #endif

@@ -35,7 +35,7 @@
 # Env: PS_WORK (default /tmp/ps-run) holds each case's outputs.
 set -u
 BIN=$(cd "$(dirname "$0")" && pwd)
-ALL_TESTS="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq signals timers rlimits auxv forkexec tid robust pkru threads threadfork events"
+ALL_TESTS="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq rseq_v2 signals timers rlimits auxv forkexec tid robust pkru threads threadfork events"
 TESTS= MODES= POLICIES= TWO=0 VERBOSE=0 ONE_EACH=0
 WORK=${PS_WORK:-/tmp/ps-run}
 POLL=50000		# us between polls

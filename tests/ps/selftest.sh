@@ -18,7 +18,7 @@
 #                 FAIL.
 set -u
 BIN=$(cd "$(dirname "$0")" && pwd)
-ALL="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq signals timers rlimits auxv forkexec tid robust pkru threads threadfork"
+ALL="anon manyvmas privfile sharedfile sharedanon mmops stack thp fpu regs vdso tls rseq rseq_v2 signals timers rlimits auxv forkexec tid robust pkru threads threadfork"
 TESTS=${*:-$ALL}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ps-selftest.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
