@@ -23,6 +23,11 @@ any clone give the same digest for the same request number.
 
   pyfunc.py [MIB]     warm state size in MiB (default 48, or $PYFUNC_MIB)
 
+A SIGUSR2 makes it fork() (make bench's local-fork peer,
+bench/faas_bench.c): the child goes on serving, as its parent does; the
+parent writes "<child pid> <microseconds in os.fork()>" to
+RESULT_DIR/fork-<parent pid> (whole, by a rename).
+
 With $PYFUNC_THREADS=N (pythreads.py sets 4) it is multi-threaded the way
 Python services are: a concurrent.futures pool of N worker threads, all
 started before "ready" and idle (blocked in futex waits) between
@@ -44,6 +49,7 @@ import re
 import signal
 import sqlite3
 import sys
+import time
 import zlib
 
 SEED = 20250520
@@ -105,8 +111,8 @@ def answer(state, n):
     # a regex over each, and a pass over every value.
     for _ in range(2000):
         k = keys[rng.randrange(len(keys))]
-        m = WORD.fullmatch(k)
-        h.update(repr((k, table[k], m.group(1), m.group(2))).encode())
+        m = WORD.fullmatch(k)  # no match for a request's key (hex digits)
+        h.update(repr((k, table[k]) + (m.groups() if m else ())).encode())
     h.update(repr(sum(v[0] * v[3] for v in table.values())).encode())
     h.update(repr(math.fsum(state["floats"])).encode())
     h.update(hashlib.sha256(state["blob"]).digest())
@@ -188,6 +194,19 @@ class Threads:
         return h.hexdigest()
 
 
+def fork_for_bench():
+    parent = os.getpid()
+    t0 = time.monotonic()
+    child = os.fork()
+    if child == 0:
+        return
+    us = (time.monotonic() - t0) * 1e6
+    path = os.path.join(RESULT_DIR, f"fork-{parent}")
+    with open(path + ".tmp", "w") as f:
+        f.write(f"{child} {us:.1f}\n")
+    os.rename(path + ".tmp", path)
+
+
 def main():
     state = build_state()
     threads = Threads(THREADS) if THREADS > 0 else None
@@ -197,7 +216,7 @@ def main():
         pending[0] += 1
 
     signal.signal(signal.SIGUSR1, on_usr1)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2})
     print(f"# pyfunc: {len(state['table'])} keys, {len(state['floats'])} floats, "
           f"{len(state['blob']) >> 20} MiB blob, {N_ORDERS} orders; rss {rss_kib() >> 10} MiB; "
           f"{len(os.listdir('/proc/self/task'))} threads", flush=True)
@@ -207,7 +226,10 @@ def main():
         # SIGUSR1 stays blocked: one is taken here, none is lost between the
         # check and the wait. The timeout only bounds how long a request
         # counted by the handler (mask not blocked) waits.
-        if signal.sigtimedwait({signal.SIGUSR1}, 1.0) is not None:
+        sig = signal.sigtimedwait({signal.SIGUSR1, signal.SIGUSR2}, 1.0)
+        if sig is not None and sig.si_signo == signal.SIGUSR2:
+            fork_for_bench()
+        elif sig is not None:
             pending[0] += 1
         while pending[0] > 0:
             pending[0] -= 1
