@@ -42,7 +42,7 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
 use kernel::sync::{Arc, Mutex};
 
 
@@ -59,7 +59,9 @@ pub(crate) struct Stats {
     pub(crate) file_pages: Atomic<u64>,
     pub(crate) faults: Atomic<u64>,
     pub(crate) leaves: Atomic<u64>,
-    pub(crate) restore_ns: Atomic<u64>,
+    /// Time inside the RESTORE call; 0 until the restore completed (see
+    /// `CloneCtx::set_restored`).
+    restore_ns: Atomic<u64>,
 }
 
 impl Stats {
@@ -281,6 +283,18 @@ impl CloneCtx {
             Ok(()) => n as i32,
             Err(_) => EFAULT.to_errno(),
         }
+    }
+
+    /// The restore completed in `ns`: every thread's registers, signal
+    /// mask and handlers are the image's. From here on (Release: after
+    /// all of that) the process is a clone to `CLONE_STAT`.
+    pub(crate) fn set_restored(&self, ns: u64) {
+        self.stats.restore_ns.store(ns.max(1), Release);
+    }
+
+    /// Whether the restore completed (`set_restored`).
+    pub(crate) fn restored(&self) -> bool {
+        self.stats.restore_ns.load(Acquire) != 0
     }
 
     /// Fills `out` with this clone's statistics.

@@ -34,7 +34,6 @@ use crate::restore_group::RestoreGroup;
 use crate::{images, kernel_util, target, tiering};
 use core::ffi::c_void;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 
@@ -773,7 +772,7 @@ fn restore_with(
             if let Some(c) = committed {
                 c.go(leader_ctid);
             }
-            ctx.stats.restore_ns.store(kernel_util::monotonic_ns() - t0, Relaxed);
+            ctx.set_restored(kernel_util::monotonic_ns() - t0);
             Ok(ax as i32 as isize)
         }
         Err(err) => {

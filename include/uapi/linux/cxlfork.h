@@ -286,7 +286,12 @@ struct cxlfork_restore_thread {
 };
 
 /* CXLFORK_IOC_CLONE_STAT: a clone's tiering statistics (pid 0: the caller).
- * Errors: ESRCH, ENOENT (not a clone), EPERM. */
+ * A process is a clone once its RESTORE completed: its memory, registers,
+ * signal mask and handlers are the image's (a signal sent from then on is
+ * the clone's to take; one sent to the restorer earlier meets the
+ * restorer's dispositions).
+ * Errors: ESRCH, ENOENT (not a clone), EAGAIN (its restore is still under
+ * way), EPERM. */
 struct cxlfork_clone_stat {
 	__u32 size;		/* in: sizeof(struct cxlfork_clone_stat) */
 	__s32 pid;		/* in */

@@ -139,6 +139,7 @@ fn explain(op: Op, e: Errno) -> &'static str {
         (Op::Restore, Errno::OPNOTSUPP) => "the image has a pipe or socket open (use --skip-files)",
         (Op::CloneStat, Errno::NOENT) => "that process is not a cxlfork clone",
         (Op::CloneStat, Errno::SRCH) => "no such process",
+        (Op::CloneStat, Errno::AGAIN) => "that process is still becoming a clone (its restore is under way): try again",
         (Op::Info, Errno::BADMSG) => "pool metadata is corrupt",
         (_, Errno::NOTTY) => "the module does not know this command (version mismatch?)",
         (_, Errno::FAULT) => "bad pointer passed to the kernel",
