@@ -4,7 +4,8 @@
  * started cold, forked locally, and remote-forked by cxlfork under MoW, MoA
  * and HT, on whatever pool backend the guest has (CXLFORK_POOL_BACKEND).
  *
- *   faas_bench [-t 1|0] [-p mow,moa,ht] [-n N,N...] MB...   the driver
+ *   faas_bench [-t 1|0] [-p mow,moa,ht] [-n N,N...] [-y PY_MB] MB...
+ *                                           the driver
  *   faas_bench func MB THP                  the function (started by the driver)
  *
  * The function: MB MiB of anonymous memory in the paper's footprint mix,
@@ -34,6 +35,9 @@
  * tree), the same function is also dumped by `criu dump` and restored by
  * `criu restore -d` (criu_peer): dump time and image bytes, restore time,
  * restore to the end of the first request, steady requests, Rss and Pss.
+ *
+ * With -y, the real function too: Debian's python3.11 running pyfunc.py
+ * with PY_MB MiB of warm state (python_bench), by the same methods.
  *
  * Every figure is printed in a table and as one JSON object per line
  * ("BENCH {...}"), which scripts/bench.sh collects.
@@ -729,9 +733,293 @@ static void criu_peer(size_t mb, int thp)
 	       mb, thp, "criu", restore_us / 1e3, first / 1e3, steady / 1e3, rss, pss, dump_us / 1e3, bytes >> 20);
 }
 
+/* ---- the real function: Debian's python3.11 running pyfunc.py ---- */
+
+#define PY "/usr/bin/python3.11"
+#define PYFUNC "/cxlfork/bin/pyfunc.py"
+#define PY_DIR "/tmp/fbp"
+
+/* Lines in path (0 if none). */
+static int count_lines(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY), n = 0;
+	ssize_t r;
+
+	while (fd >= 0 && (r = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < r; i++)
+			n += buf[i] == '\n';
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+/*
+ * One request to a pyfunc process (SIGUSR1): when its answer line appeared
+ * in PY_DIR/<pid>.result (polled every 0.2 ms) and how long after the
+ * signal; 0, or -1 after 600 s.
+ */
+static int py_request(pid_t pid, double *t_done, double *us)
+{
+	char path[64];
+	double t0;
+	int n;
+
+	snprintf(path, sizeof(path), PY_DIR "/%d.result", pid);
+	n = count_lines(path);
+	t0 = now_us();
+	kill(pid, SIGUSR1);
+	for (int i = 0; count_lines(path) <= n; i++) {
+		if (i == 3000000) {
+			fprintf(stderr, "faas_bench: no answer from python pid %d\n", pid);
+			return -1;
+		}
+		usleep(200);
+	}
+	*t_done = now_us();
+	*us = *t_done - t0;
+	return 0;
+}
+
+/* The mean of STEADY more requests. */
+static double py_steady(pid_t pid)
+{
+	double t, us, sum = 0;
+
+	for (int i = 0; i < STEADY; i++) {
+		if (py_request(pid, &t, &us))
+			exit(1);
+		sum += us;
+	}
+	return sum / STEADY;
+}
+
+/*
+ * Starts pyfunc.py (a session of its own, stdin /dev/null, stdout and
+ * stderr PY_DIR/out: CRIU dumps it too); returns when it printed "ready".
+ */
+static pid_t py_start(size_t mb)
+{
+	char a[32];
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY), out = open(PY_DIR "/out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		setsid();
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		snprintf(a, sizeof(a), "%zu", mb);
+		setenv("RT_DIR", PY_DIR, 1);
+		execl(PY, PY, PYFUNC, a, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 600000; i++) {
+		char line[256];
+		FILE *f = fopen(PY_DIR "/out", "r");
+		int ready = 0;
+
+		while (f && fgets(line, sizeof(line), f))
+			ready |= !strncmp(line, "ready ", 6);
+		if (f)
+			fclose(f);
+		if (ready)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			break;
+		usleep(1000);
+	}
+	fprintf(stderr, "faas_bench: python did not get ready (" PY_DIR "/out)\n");
+	if (system("tail -5 " PY_DIR "/out >&2"))
+		;
+	exit(1);
+}
+
+/* THP for malloc()ed memory: the system's setting ("always": 1). */
+static int thp_always(void)
+{
+	char buf[128];
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	int r = f && fgets(buf, sizeof(buf), f) && strstr(buf, "[always]");
+
+	if (f)
+		fclose(f);
+	return r;
+}
+
+/*
+ * The real function, pyfunc.py with MB MiB of warm state (a dict, floats,
+ * a blob, an in-memory sqlite database: a fragmented malloc heap, its
+ * arenas and many mappings of C extensions), by the same methods as the
+ * synthetic one: cold start; fork() (SIGUSR2: pyfunc forks itself);
+ * checkpoint by pid (CXLFORK_IOC_CHECKPOINT with /proc/PID/mem) against a
+ * plain copy of its data pages; MoW/MoA/HT clones; CRIU dump (which ends
+ * the original) and restore. Requests: SIGUSR1, answered in a file.
+ */
+static void python_bench(size_t mb)
+{
+	struct cxlfork_checkpoint c = { .size = sizeof(c) };
+	struct cxlfork_clone_stat st = { .size = sizeof(st) };
+	double t0, t, us, cold, first, steady, copy, fork_us;
+	char cmd[512], path[64], id[64], line[256];
+	int thp = thp_always(), fd, mfd;
+	pid_t pid, child;
+	long long bytes = 0;
+	FILE *f;
+
+	if (access(PY, X_OK) || access(PYFUNC, R_OK))
+		return;
+	if (system("rm -rf " PY_DIR " && mkdir -p " PY_DIR))
+		die("mkdir " PY_DIR);
+	t0 = now_us();
+	pid = py_start(mb);
+	cold = now_us() - t0;
+	if (py_request(pid, &t, &us))
+		exit(1);
+	steady = py_steady(pid);
+	emit("python", mb, thp, "cold", "\"start_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld",
+	     cold, cold + us, steady, rollup_kb(pid, "Rss"));
+	printf("python %zu MiB cold  start %10.1f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB\n", mb,
+	       cold / 1e3, (cold + us) / 1e3, steady / 1e3, rollup_kb(pid, "Rss"));
+
+	/* fork(): twice, the first not measured (as for the synthetic one). */
+	for (int r = 0; r < 2; r++) {
+		snprintf(path, sizeof(path), PY_DIR "/fork-%d", pid);
+		unlink(path);
+		t0 = now_us();
+		kill(pid, SIGUSR2);
+		if (wait_file(path) || !(f = fopen(path, "r")) || fscanf(f, "%d %lf", &child, &fork_us) != 2)
+			die("python fork");
+		fclose(f);
+		if (py_request(child, &t, &us))
+			exit(1);
+		first = t - t0;
+		if (r == 0) {
+			end(child);
+			continue;
+		}
+		steady = py_steady(child);
+		emit("python", mb, thp, "fork",
+		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld", fork_us,
+		     first, steady, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"));
+		printf("python %zu MiB fork  fork() %9.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB\n",
+		       mb, fork_us / 1e3, first / 1e3, steady / 1e3, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"));
+		end(child);
+	}
+
+	/* Checkpoint by pid, against a plain copy of the same data pages. */
+	fd = open("/dev/cxlfork", O_RDWR);
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mfd = open(path, O_RDONLY);
+	c.pid = pid;
+	c.mem_fd = mfd;
+	strcpy(c.name, "faas-bench-python");
+	if (fd < 0 || mfd < 0 || ioctl(fd, CXLFORK_IOC_CHECKPOINT, &c))
+		die("checkpoint of python");
+	close(mfd);
+	copy = plain_copy_us(c.pages * 4096);
+	emit("python", mb, thp, "checkpoint", "\"ckpt_us\": %.1f, \"copy_us\": %.1f, \"pool_bytes\": %llu, \"data_pages\": %llu",
+	     c.duration_ns / 1e3, copy, (unsigned long long)c.image_size, (unsigned long long)c.pages);
+	printf("python %zu MiB checkpoint %10.1f ms (%7.1f MB/s)  plain copy of its %llu data pages %10.1f ms  ratio %.2f  image %llu KiB\n",
+	       mb, c.duration_ns / 1e6, c.pages * 4096.0 / (c.duration_ns / 1e3), (unsigned long long)c.pages, copy / 1e3,
+	       copy > 0 ? c.duration_ns / 1e3 / copy : 0, (unsigned long long)c.image_size >> 10);
+	id_str(c.image_id, id, sizeof(id));
+
+	for (int p = 0; p < npolicies; p++) {
+		snprintf(cmd, sizeof(cmd), "cxlfork-ctl restore %s --policy %s --output " PY_DIR "/%s --json >" PY_DIR "/r.json 2>&1",
+			 id, policies[p], policies[p]);
+		t0 = now_us();
+		if (system(cmd))
+			die("cxlfork-ctl restore (python)");
+		f = fopen(PY_DIR "/r.json", "r");
+		child = 0;
+		while (f && child <= 0 && fgets(line, sizeof(line), f))
+			if (strstr(line, "\"pids\":["))
+				child = atoi(strstr(line, "\"pids\":[") + 8);
+		if (f)
+			fclose(f);
+		if (child <= 0)
+			die("cxlfork-ctl restore --json (python)");
+		/*
+		 * The restore goes on in the stub cxlfork-ctl started: a SIGUSR1
+		 * before it is a clone would kill the stub. Poll until it is.
+		 */
+		st.pid = child;
+		for (int i = 0; ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st); i++) {
+			if (i == 600000)
+				die("the python clone never became a clone");
+			usleep(100);
+		}
+		if (py_request(child, &t, &us))
+			exit(1);
+		first = t - t0;
+		if (ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
+			die("clone stat");
+		steady = py_steady(child);
+		emit("python", mb, thp, policies[p],
+		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld, \"local_pages\": %llu, \"pool_pages\": %llu",
+		     st.restore_ns / 1e3, first, steady, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"),
+		     (unsigned long long)st.local_pages, (unsigned long long)st.pool_pages);
+		printf("python %zu MiB %-5s restore %8.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB\n",
+		       mb, policies[p], st.restore_ns / 1e6, first / 1e3, steady / 1e3, rollup_kb(child, "Rss"),
+		       rollup_kb(child, "Pss"));
+		end(child);
+	}
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "cxlfork-ctl rm %s >/dev/null", id);
+	if (system(cmd))
+		fprintf(stderr, "faas_bench: could not remove image %s\n", id);
+
+	/* CRIU: dump (the original ends), restore -d twice (the first not measured). */
+	if (access(CRIU, X_OK) || system("rm -rf " CRIU_DIR " && mkdir -p " CRIU_DIR "/img")) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	snprintf(line, sizeof(line), "dump -t %d -o dump.log", pid);
+	if (criu(line, &us)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	while (waitpid(-1, NULL, 0) > 0)	/* the original, and any child it left us */
+		;
+	{
+		double dump_us = us, restore_us = 0;
+
+		f = popen("cat " CRIU_DIR "/img/pages-*.img | wc -c", "r");
+		if (f && fgets(line, sizeof(line), f))
+			bytes = atoll(line);
+		if (f)
+			pclose(f);
+		for (int r = 0; r < 2; r++) {
+			t0 = now_us();
+			if (criu("restore -d -o restore.log", &restore_us) || py_request(pid, &t, &us))
+				exit(1);
+			first = t - t0;
+			if (r == 1)
+				break;
+			kill(pid, SIGKILL);
+			while (waitpid(-1, NULL, 0) > 0)	/* it, and any child it left us */
+				;
+		}
+		steady = py_steady(pid);
+		emit("python", mb, thp, "criu",
+		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld, \"dump_us\": %.1f, \"image_bytes\": %lld",
+		     restore_us, first, steady, rollup_kb(pid, "Rss"), rollup_kb(pid, "Pss"), dump_us, bytes);
+		printf("python %zu MiB criu  restore %8.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB  (dump %.1f ms, %lld MiB of images in tmpfs)\n",
+		       mb, restore_us / 1e3, first / 1e3, steady / 1e3, rollup_kb(pid, "Rss"), rollup_kb(pid, "Pss"),
+		       dump_us / 1e3, bytes >> 20);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int thps[2] = { 1, 0 }, nthp = 2, concs[16], nconc = 0, opt;
+	size_t py_mb = 0;
 
 	if (argc == 4 && !strcmp(argv[1], "func"))
 		return function_main(strtoul(argv[2], NULL, 0), atoi(argv[3]));
@@ -742,8 +1030,10 @@ int main(int argc, char **argv)
 	if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0)
 		die("readlink");
 	backend = getenv("CXLFORK_POOL_BACKEND") ? getenv("CXLFORK_POOL_BACKEND") : "cxl";
-	while ((opt = getopt(argc, argv, "t:n:p:")) != -1) {
-		if (opt == 't') {
+	while ((opt = getopt(argc, argv, "t:n:p:y:")) != -1) {
+		if (opt == 'y') {
+			py_mb = strtoul(optarg, NULL, 0);
+		} else if (opt == 't') {
 			thps[0] = atoi(optarg);
 			nthp = 1;
 		} else if (opt == 'p') {
@@ -754,7 +1044,7 @@ int main(int argc, char **argv)
 			for (char *s = strtok(optarg, ","); s && nconc < 16; s = strtok(NULL, ","))
 				concs[nconc++] = atoi(s);
 		} else {
-			fprintf(stderr, "usage: faas_bench [-t 1|0] [-p POLICY,...] [-n N,N...] MB...\n");
+			fprintf(stderr, "usage: faas_bench [-t 1|0] [-p POLICY,...] [-n N,N...] [-y PY_MB] MB...\n");
 			return 2;
 		}
 	}
@@ -768,5 +1058,7 @@ int main(int argc, char **argv)
 			    t == 0 && a == optind ? nconc : 0);
 			criu_peer(strtoul(argv[a], NULL, 0), thps[t]);
 		}
+	if (py_mb)
+		python_bench(py_mb);
 	return 0;
 }

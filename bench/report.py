@@ -35,14 +35,17 @@ def load(paths):
 
 
 def index(rows):
-    """{(backend, mb, thp): {method: row}} and the concurrency rows."""
-    by, conc = {}, []
+    """The synthetic function's {(backend, mb, thp): {method: row}}, its
+    concurrency rows, and the real function's {(backend, mb): {method: row}}."""
+    by, conc, real = {}, [], {}
     for r in rows:
-        if r["method"] == "concurrent":
+        if r.get("workload", "synthetic") != "synthetic":
+            real.setdefault((r["backend"], r["mb"]), {})[r["method"]] = r
+        elif r["method"] == "concurrent":
             conc.append(r)
         else:
             by.setdefault((r["backend"], r["mb"], r["thp"]), {})[r["method"]] = r
-    return by, conc
+    return by, conc, real
 
 
 def ms(us):
@@ -53,7 +56,34 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if b else "-"
 
 
-def table(by, conc):
+def real_table(real):
+    """The real function (python3.11 pyfunc.py): one row per backend."""
+    out = ["**Real function: Debian's python3.11 running tests/runtimes/pyfunc.py (warm state: a dict, floats, a blob, "
+           "an in-memory sqlite database), by pid**\n",
+           "| pool | state MiB | Rss MiB | fork() ms | restore ms: MoW / MoA / HT | MoW vs fork() | CRIU restore ms | cold start ms | first request done ms: fork / MoW / CRIU / cold | steady request vs fork child: MoW / HT / CRIU | Pss kB: fork child / MoW / MoA / HT / CRIU | checkpoint ms vs plain copy | CRIU dump ms |",
+           "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: |"]
+    for (backend, mb), m in sorted(real.items(), key=lambda kv: (kv[0][0] != "nvdimm", kv[0])):
+        f, cold, cr, ck, mow = m.get("fork"), m.get("cold"), m.get("criu"), m.get("checkpoint"), m.get("mow")
+        if not f:
+            continue
+        pol = [m[p] for p in POLICIES if p in m]
+        out.append("| " + " | ".join([
+            backend, str(mb), f"{cold['rss_kb'] / 1024:.0f}" if cold else "-", ms(f["restore_us"]),
+            " / ".join(ms(p["restore_us"]) for p in pol),
+            ratio(mow["restore_us"], f["restore_us"]) if mow else "-",
+            ms(cr["restore_us"]) if cr else "-",
+            ms(cold["start_us"]) if cold else "-",
+            " / ".join(ms(x["first_us"]) if x else "-" for x in (f, mow, cr, cold)),
+            " / ".join(ratio(m[p]["steady_us"], f["steady_us"]) if p in m else "-" for p in ("mow", "ht", "criu")),
+            " / ".join(str(x["pss_kb"]) if x else "-" for x in (f, mow, m.get("moa"), m.get("ht"), cr)),
+            f"{ms(ck['ckpt_us'])} vs {ms(ck['copy_us'])} ({ratio(ck['ckpt_us'], ck['copy_us'])})" if ck and ck["copy_us"] > 0 else "-",
+            ms(cr["dump_us"]) if cr else "-",
+        ]) + " |")
+    out.append("")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
+def table(by, conc, real):
     out = []
     order = lambda kv: (kv[0][2] == 0, kv[0][1])
     for backend in sorted({k[0] for k in by}, key=lambda b: (b != "nvdimm", b)):
@@ -93,6 +123,7 @@ def table(by, conc):
             for c in sorted(cs, key=lambda c: c["n"]):
                 out.append(f"| {c['n']} | {c['mb']} | {c['n'] / (c['clones_all_done_us'] / 1e6):.1f} | {ms(c['clones_all_done_us'])} / {ms(c['forks_all_done_us'])} | {c['clone_pss_kb']:.0f} / {c['fork_pss_kb']:.0f} |")
         out.append("")
+    out.append(real_table(real))
     return "\n".join(out)
 
 
