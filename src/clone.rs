@@ -285,9 +285,11 @@ impl CloneCtx {
         }
     }
 
-    /// The restore completed in `ns`: every thread's registers, signal
-    /// mask and handlers are the image's. From here on (Release: after
-    /// all of that) the process is a clone to `CLONE_STAT`.
+    /// The restore completed in `ns`: the address space, the signal
+    /// handlers and the restoring thread's registers and signal mask are
+    /// the image's (the other threads, released, take theirs as each
+    /// leaves the kernel). From here on (Release: after all of that) the
+    /// process is a clone to `CLONE_STAT`.
     pub(crate) fn set_restored(&self, ns: u64) {
         self.stats.restore_ns.store(ns.max(1), Release);
     }

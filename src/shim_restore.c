@@ -794,14 +794,15 @@ static void restore_work_fn(struct callback_head *cb)
 {
 	struct restore_work *w = container_of(cb, struct restore_work, cb);
 	struct pt_regs *regs = current_pt_regs();
-	unsigned long flags = regs->flags;
 	pid_t tid = task_pid_vnr(current);
 
-	memcpy(regs, w->s.regs, sizeof(*regs));
-	regs->flags = (flags & ~USER_FLAGS) | (((const struct pt_regs *)w->s.regs)->flags & USER_FLAGS);
-	regs->flags |= X86_EFLAGS_IF;
-	regs->cs = __USER_CS;
-	regs->ss = __USER_DS;
+	/*
+	 * Only ax: the ioctl's return value (32 bits) overwrote it since
+	 * cxlfork_task_set installed them all. Whatever else changed the
+	 * registers on the way out did so on purpose: an rseq abort moved
+	 * ip out of a critical section (rseq debug), and stays.
+	 */
+	regs->ax = ((const struct pt_regs *)w->s.regs)->ax;
 	regs->orig_ax = -1;
 	if (!(current->flags & PF_EXITING) && w->s.clear_child_tid)
 		put_user(tid, (int __user *)w->s.clear_child_tid);	/* as CLONE_CHILD_SETTID: errors ignored */
@@ -851,8 +852,8 @@ void cxlfork_task_discard(void *prepared)
 
 /*
  * Install the image thread's state into current: registers now (so that
- * nothing between here and user space sees the caller's) and again from
- * the task_work (ax then gets its full 64 bits), fs/gs base, signal mask,
+ * nothing between here and user space sees the caller's; the task_work
+ * then gives ax its full 64 bits), fs/gs base, signal mask,
  * altstack, rseq (the caller's own registration goes: its area is gone),
  * robust list, child tid address, timer slack, name. Consumes prepared.
  */

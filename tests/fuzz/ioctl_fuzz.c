@@ -248,7 +248,7 @@ static const int errs_cmd[NCMDS][16] = {
 	[C_DELETE] = { ENODEV, ENOENT, EXDEV, EPERM, EBUSY },
 	/* ... and the errno of reopening a file */
 	[C_RESTORE] = { ENODEV, ENOENT, EPERM, EBADMSG, ENOEXEC, EBUSY, EOPNOTSUPP, EACCES, ESTALE, EMFILE, ENXIO, EISDIR, ETIMEDOUT },
-	[C_CLONE_STAT] = { ESRCH, ENOENT, EPERM, ENODEV },	/* ENODEV: not in the header */
+	[C_CLONE_STAT] = { ESRCH, ENOENT, EAGAIN, EPERM, ENODEV },	/* ENODEV: not in the header */
 	[C_RESTORE_THREAD] = { EBUSY, ETIMEDOUT },
 };
 

@@ -286,10 +286,11 @@ struct cxlfork_restore_thread {
 };
 
 /* CXLFORK_IOC_CLONE_STAT: a clone's tiering statistics (pid 0: the caller).
- * A process is a clone once its RESTORE completed: its memory, registers,
- * signal mask and handlers are the image's (a signal sent from then on is
- * the clone's to take; one sent to the restorer earlier meets the
- * restorer's dispositions).
+ * A process is a clone once its RESTORE completed: its memory, its signal
+ * handlers, and the restoring thread's registers and signal mask are the
+ * image's (a signal sent to it from then on is the clone's to take; one
+ * sent to the restorer earlier meets the restorer's dispositions). Its
+ * other threads take their state as each leaves the kernel.
  * Errors: ESRCH, ENOENT (not a clone), EAGAIN (its restore is still under
  * way), EPERM. */
 struct cxlfork_clone_stat {
