@@ -27,9 +27,14 @@ if [ "$me" = 0 ]; then
 	id=$(cxlfork-ctl ls --json | sed -n 's/.*"id": "\(0:[0-9]*\)".*/\1/p' | head -1)
 	echo "host 0: host 1 holds a lease on image $id; deleting it now is refused:"
 	cxlfork-ctl rm "$id" 2>&1 | sed 's/^/  /'
-	wait_for "host 1's clones to exit" "cxlfork-ctl ls --json | grep -q '\"leases\": 0'"
-	echo "host 0: host 1's clones are gone; deleting image $id:"
-	cxlfork-ctl rm "$id"
+	# Host 1 keeps its clones until it sees this marker image (a
+	# checkpoint of a sleep): else they could be gone before the refusal.
+	sleep 1000 </dev/null >/dev/null 2>&1 &
+	cxlfork-ctl checkpoint --pid $! --name rm-tried --kill >/dev/null
+	wait_for "host 1's clones to exit" "cxlfork-ctl rm $id"
+	echo "host 0: host 1's clones are gone (their leases with them): image $id deleted"
+	cxlfork-ctl ls --json | awk '/"id":/ { id = $2; gsub(/[",]/, "", id) } /"name": "rm-tried"/ { print id; exit }' |
+		xargs -r cxlfork-ctl rm >/dev/null
 else
 	# The function's files are on every host (as its container image would
 	# provide them, with the same mtime): a restore reopens its executable
@@ -49,5 +54,6 @@ else
 	echo "host 1: what each clone cost (restore time, local memory; the function holds 8 MiB of decoded model):"
 	for p in $pids; do cxlfork-ctl stat "$p" | sed 's/^/  /'; done
 	for n in $(seq 1 $CLONES); do sed "s/^/  clone-$n output: /" /tmp/clones/clone-$n.out; done
+	wait_for "host 0's refused delete" "cxlfork-ctl ls | grep -q ' rm-tried '"
 	for p in $pids; do kill "$p"; done
 fi
