@@ -366,9 +366,10 @@ case_host1() {
 	fi
 	ID=$(image_id "ps/$name")
 	if [ -n "$ID" ]; then
+		CPID= AIM=
 		aim_pid "$ID"
 		run_clone "$ID" "$2" "$3" "$d"
-		[ "$CPID" != "$AIM" ] || SAME_PID=$((SAME_PID + 1))
+		[ -z "$AIM" ] || [ "$CPID" != "$AIM" ] || SAME_PID=$((SAME_PID + 1))
 	elif has_image "skip/$name"; then
 		CVERDICT="SKIP on host 0"
 	else
