@@ -606,10 +606,10 @@ static void one(size_t mb, int thp, const int *concs, int nconc)
 /* Waits (up to 600 s) for path to exist. */
 static int wait_file(const char *path)
 {
-	for (int i = 0; i < 60000; i++) {
+	for (int i = 0; i < 3000000; i++) {	/* every 0.2 ms: a figure may include the wait */
 		if (!access(path, F_OK))
 			return 0;
-		usleep(10000);
+		usleep(200);
 	}
 	fprintf(stderr, "faas_bench: no %s\n", path);
 	return -1;
@@ -662,6 +662,20 @@ static int criu(const char *args, double *us)
 	return r;
 }
 
+/* Bytes of page images in CRIU's images folder. */
+static long long criu_image_bytes(void)
+{
+	FILE *f = popen("cat " CRIU_DIR "/img/pages-*.img | wc -c", "r");
+	char line[64];
+	long long bytes = 0;
+
+	if (f && fgets(line, sizeof(line), f))
+		bytes = atoll(line);
+	if (f)
+		pclose(f);
+	return bytes;
+}
+
 /*
  * CRIU beside cxlfork: the same function dumped by `criu dump` (images in
  * this guest's tmpfs: RAM, not the pool) and restored by `criu restore -d`
@@ -674,7 +688,6 @@ static void criu_peer(size_t mb, int thp)
 	long rss, pss;
 	char a[32], b[8], line[256];
 	pid_t pid;
-	FILE *f;
 
 	if (access(CRIU, X_OK))
 		return;
@@ -702,11 +715,7 @@ static void criu_peer(size_t mb, int thp)
 		return;
 	}
 	waitpid(pid, NULL, 0);
-	f = popen("cat " CRIU_DIR "/img/pages-*.img | wc -c", "r");
-	if (f && fgets(line, sizeof(line), f))
-		bytes = atoll(line);
-	if (f)
-		pclose(f);
+	bytes = criu_image_bytes();
 	for (int r = 0; r < 2; r++) {
 		double t0 = now_us();
 
@@ -867,8 +876,8 @@ static void python_bench(size_t mb)
 	double t0, t, us, cold, first, steady, copy, fork_us;
 	char cmd[512], path[64], id[64], line[256];
 	int thp = thp_always(), fd, mfd;
+	long rss, pss;
 	pid_t pid, child;
-	long long bytes = 0;
 	FILE *f;
 
 	if (access(PY, X_OK) || access(PYFUNC, R_OK))
@@ -881,10 +890,11 @@ static void python_bench(size_t mb)
 	if (py_request(pid, &t, &us))
 		exit(1);
 	steady = py_steady(pid);
+	rss = rollup_kb(pid, "Rss");
 	emit("python", mb, thp, "cold", "\"start_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld",
-	     cold, cold + us, steady, rollup_kb(pid, "Rss"));
+	     cold, cold + us, steady, rss);
 	printf("python %zu MiB cold  start %10.1f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB\n", mb,
-	       cold / 1e3, (cold + us) / 1e3, steady / 1e3, rollup_kb(pid, "Rss"));
+	       cold / 1e3, (cold + us) / 1e3, steady / 1e3, rss);
 
 	/* fork(): twice, the first not measured (as for the synthetic one). */
 	for (int r = 0; r < 2; r++) {
@@ -892,13 +902,7 @@ static void python_bench(size_t mb)
 		unlink(path);
 		t0 = now_us();
 		kill(pid, SIGUSR2);
-		/* Polled as often as py_request polls (wait_file's 10 ms would count). */
-		for (int i = 0; access(path, F_OK); i++) {
-			if (i == 3000000)
-				die("python fork: no " PY_DIR "/fork-PID");
-			usleep(200);
-		}
-		if (!(f = fopen(path, "r")) || fscanf(f, "%d %lf", &child, &fork_us) != 2)
+		if (wait_file(path) || !(f = fopen(path, "r")) || fscanf(f, "%d %lf", &child, &fork_us) != 2)
 			die("python fork");
 		fclose(f);
 		if (py_request(child, &t, &us))
@@ -909,11 +913,13 @@ static void python_bench(size_t mb)
 			continue;
 		}
 		steady = py_steady(child);
+		rss = rollup_kb(child, "Rss");
+		pss = rollup_kb(child, "Pss");
 		emit("python", mb, thp, "fork",
 		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld", fork_us,
-		     first, steady, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"));
+		     first, steady, rss, pss);
 		printf("python %zu MiB fork  fork() %9.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB\n",
-		       mb, fork_us / 1e3, first / 1e3, steady / 1e3, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"));
+		       mb, fork_us / 1e3, first / 1e3, steady / 1e3, rss, pss);
 		end(child);
 	}
 
@@ -970,13 +976,14 @@ static void python_bench(size_t mb)
 		if (ioctl(fd, CXLFORK_IOC_CLONE_STAT, &st))
 			die("clone stat");
 		steady = py_steady(child);
+		rss = rollup_kb(child, "Rss");
+		pss = rollup_kb(child, "Pss");
 		emit("python", mb, thp, policies[p],
 		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld, \"local_pages\": %llu, \"pool_pages\": %llu",
-		     st.restore_ns / 1e3, first, steady, rollup_kb(child, "Rss"), rollup_kb(child, "Pss"),
-		     (unsigned long long)st.local_pages, (unsigned long long)st.pool_pages);
+		     st.restore_ns / 1e3, first, steady, rss, pss, (unsigned long long)st.local_pages,
+		     (unsigned long long)st.pool_pages);
 		printf("python %zu MiB %-5s restore %8.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB\n",
-		       mb, policies[p], st.restore_ns / 1e6, first / 1e3, steady / 1e3, rollup_kb(child, "Rss"),
-		       rollup_kb(child, "Pss"));
+		       mb, policies[p], st.restore_ns / 1e6, first / 1e3, steady / 1e3, rss, pss);
 		end(child);
 	}
 	close(fd);
@@ -1000,12 +1007,8 @@ static void python_bench(size_t mb)
 		;
 	{
 		double dump_us = us, restore_us = 0;
+		long long bytes = criu_image_bytes();
 
-		f = popen("cat " CRIU_DIR "/img/pages-*.img | wc -c", "r");
-		if (f && fgets(line, sizeof(line), f))
-			bytes = atoll(line);
-		if (f)
-			pclose(f);
 		/*
 		 * One restore: the function's stdout (a file) grows with each
 		 * answer, and CRIU refuses a file whose size changed since the
@@ -1016,12 +1019,13 @@ static void python_bench(size_t mb)
 			exit(1);
 		first = t - t0;
 		steady = py_steady(pid);
+		rss = rollup_kb(pid, "Rss");
+		pss = rollup_kb(pid, "Pss");
 		emit("python", mb, thp, "criu",
 		     "\"restore_us\": %.1f, \"first_us\": %.1f, \"steady_us\": %.1f, \"rss_kb\": %ld, \"pss_kb\": %ld, \"dump_us\": %.1f, \"image_bytes\": %lld",
-		     restore_us, first, steady, rollup_kb(pid, "Rss"), rollup_kb(pid, "Pss"), dump_us, bytes);
+		     restore_us, first, steady, rss, pss, dump_us, bytes);
 		printf("python %zu MiB criu  restore %8.3f ms  first request done %10.1f ms  steady %8.2f ms  Rss %7ld kB  Pss %7ld kB  (dump %.1f ms, %lld MiB of images in tmpfs)\n",
-		       mb, restore_us / 1e3, first / 1e3, steady / 1e3, rollup_kb(pid, "Rss"), rollup_kb(pid, "Pss"),
-		       dump_us / 1e3, bytes >> 20);
+		       mb, restore_us / 1e3, first / 1e3, steady / 1e3, rss, pss, dump_us / 1e3, bytes >> 20);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
