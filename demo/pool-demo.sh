@@ -30,11 +30,10 @@ if [ "$me" = 0 ]; then
 	# Host 1 keeps its clones until it sees this marker image (a
 	# checkpoint of a sleep): else they could be gone before the refusal.
 	sleep 1000 </dev/null >/dev/null 2>&1 &
-	cxlfork-ctl checkpoint --pid $! --name rm-tried --kill >/dev/null
+	marker=$(cxlfork-ctl checkpoint --pid $! --name rm-tried --kill --json | sed -n 's/.*"id": "\([0-9:]*\)".*/\1/p')
 	wait_for "host 1's clones to exit" "cxlfork-ctl rm $id"
 	echo "host 0: host 1's clones are gone (their leases with them): image $id deleted"
-	cxlfork-ctl ls --json | awk '/"id":/ { id = $2; gsub(/[",]/, "", id) } /"name": "rm-tried"/ { print id; exit }' |
-		xargs -r cxlfork-ctl rm >/dev/null
+	cxlfork-ctl rm "$marker" >/dev/null
 else
 	# The function's files are on every host (as its container image would
 	# provide them, with the same mtime): a restore reopens its executable

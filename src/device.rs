@@ -96,10 +96,10 @@ fn in_out<T: Pod>(arg: usize, min: usize, f: impl FnOnce(&Pool, &mut T) -> Resul
     write_versioned(arg, size, &v)
 }
 
-/// `CXLFORK_IOC_CLONE_STAT`: statistics of the clone `st.pid` (0: the caller).
-/// A clone's statistics; EAGAIN while its restore is under way (its
-/// address space is the image's before its registers, signal mask and
-/// handlers are: a caller waiting to signal it waits for this).
+/// `CXLFORK_IOC_CLONE_STAT`: statistics of the clone `st.pid` (0: the
+/// caller); EAGAIN while its restore is under way (its address space is
+/// the image's before its registers, signal mask and handlers are: a
+/// caller waiting to signal it waits for this).
 fn clone_stat(st: &mut CloneStat) -> Result {
     let t = Target::get_for_stat(st.pid as i32)?;
     let ctx = t.clone_ctx().ok_or(ENOENT)?;
